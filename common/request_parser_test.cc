@@ -1,0 +1,135 @@
+#include "common/request_parser.h"
+
+#include "gtest/gtest.h"
+
+namespace fetchfleet {
+namespace {
+
+ParsedLine Parse(absl::string_view line, uint64_t line_number = 7) {
+  return ParseRequestLine(line, line_number, line_number - 1, v1::JobOptions());
+}
+
+TEST(RequestParserTest, SkipsBlankAndCommentLines) {
+  EXPECT_EQ(Parse("").kind, ParsedLine::Kind::kSkip);
+  EXPECT_EQ(Parse("   \t").kind, ParsedLine::Kind::kSkip);
+  EXPECT_EQ(Parse("# a comment").kind, ParsedLine::Kind::kSkip);
+}
+
+TEST(RequestParserTest, BareUrlGetsDefaults) {
+  ParsedLine p = Parse("https://API.Example.com:8443/users/u1?x=1\r");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kRequest) << p.error.error_message();
+  EXPECT_EQ(p.request.id(), "7");
+  EXPECT_EQ(p.request.index(), 6u);
+  EXPECT_EQ(p.request.method(), "GET");
+  EXPECT_EQ(p.request.rate_key(), "api.example.com");
+  EXPECT_EQ(p.request.max_attempts(), kDefaultMaxAttempts);
+  EXPECT_EQ(p.request.timeout_ms(), kDefaultTimeoutMs);
+}
+
+TEST(RequestParserTest, JsonObjectWithAllFields) {
+  ParsedLine p = Parse(
+      R"({"id": "u1", "url": "http://[::1]:8080/x", "method": "post", "headers": {"Accept": "application/json"},)"
+      R"( "body": "{}", "rate_key": "example-api", "max_attempts": 5, "timeout_ms": 2000})");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kRequest) << p.error.error_message();
+  EXPECT_EQ(p.request.id(), "u1");
+  EXPECT_EQ(p.request.method(), "POST");
+  ASSERT_EQ(p.request.headers_size(), 1);
+  EXPECT_EQ(p.request.headers(0).name(), "Accept");
+  EXPECT_EQ(p.request.body(), "{}");
+  EXPECT_EQ(p.request.rate_key(), "example-api");
+  EXPECT_EQ(p.request.max_attempts(), 5u);
+  EXPECT_EQ(p.request.timeout_ms(), 2000u);
+}
+
+TEST(RequestParserTest, IntegerIdAndHostKeyForIpv6) {
+  ParsedLine p = Parse(R"({"id": 42, "url": "http://[::1]:8080/x"})");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kRequest);
+  EXPECT_EQ(p.request.id(), "42");
+  EXPECT_EQ(p.request.rate_key(), "::1");
+}
+
+struct BadLine {
+  const char* line;
+  v1::ErrorKind kind;
+  const char* message_part;
+};
+
+class BadLineTest : public ::testing::TestWithParam<BadLine> {};
+
+TEST_P(BadLineTest, YieldsOwnErrorNamingLineAndProblem) {
+  ParsedLine p = Parse(GetParam().line);
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
+  EXPECT_EQ(p.error.error(), GetParam().kind);
+  EXPECT_EQ(p.error.index(), 6u);
+  EXPECT_NE(p.error.error_message().find("line 7: "), std::string::npos)
+      << p.error.error_message();
+  EXPECT_NE(p.error.error_message().find(GetParam().message_part),
+            std::string::npos)
+      << p.error.error_message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Corpus, BadLineTest,
+    ::testing::Values(
+        BadLine{"not a url", v1::ERROR_INVALID_REQUEST, "whitespace"},
+        BadLine{"example.com/path", v1::ERROR_INVALID_REQUEST,
+                "not a valid absolute URL"},
+        BadLine{"file:///etc/passwd", v1::ERROR_INVALID_REQUEST,
+                "scheme \"file\""},
+        BadLine{"ftp://example.com/x", v1::ERROR_INVALID_REQUEST,
+                "scheme \"ftp\""},
+        BadLine{"gopher://example.com/", v1::ERROR_INVALID_REQUEST,
+                "only http and https"},
+        BadLine{"http://:80/x", v1::ERROR_INVALID_REQUEST, "URL"},
+        BadLine{"{\"url\": \"http://a.example/\"", v1::ERROR_INVALID_REQUEST,
+                "not valid JSON"},
+        BadLine{"{\"urll\": \"http://a.example/\"}", v1::ERROR_INVALID_REQUEST,
+                "unknown field \"urll\""},
+        BadLine{"{\"id\": \"x\"}", v1::ERROR_INVALID_REQUEST,
+                "\"url\" is missing"},
+        BadLine{"[1,2]", v1::ERROR_INVALID_REQUEST, "must be an object"},
+        BadLine{"{\"url\": \"http://a.example/\", \"method\": \"GE T\"}",
+                v1::ERROR_INVALID_REQUEST, "not an HTTP method"},
+        BadLine{"{\"url\": \"http://a.example/\", \"headers\": {\"X\": "
+                "\"a\\r\\nInjected: 1\"}}",
+                v1::ERROR_INVALID_REQUEST, "control character"},
+        BadLine{"{\"url\": \"http://a.example/\", \"headers\": {\"Bad Name\": "
+                "\"v\"}}",
+                v1::ERROR_INVALID_REQUEST, "not a valid token"},
+        BadLine{"{\"url\": \"http://a.example/\", \"max_attempts\": 0}",
+                v1::ERROR_INVALID_REQUEST, "max_attempts"},
+        BadLine{"{\"url\": \"http://a.example/\", \"timeout_ms\": \"fast\"}",
+                v1::ERROR_INVALID_REQUEST, "timeout_ms"},
+        BadLine{"{\"url\": 5}", v1::ERROR_INVALID_REQUEST,
+                "\"url\" must be a string"}));
+
+TEST(RequestParserTest, HugeHeaderIsRefusedWithItsSize) {
+  std::string line =
+      "{\"url\": \"http://a.example/\", \"headers\": {\"X-Big\": \"" +
+      std::string(200 * 1024, 'a') + "\"}}";
+  ParsedLine p = Parse(line);
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
+  EXPECT_NE(p.error.error_message().find("204800 bytes"), std::string::npos)
+      << p.error.error_message();
+}
+
+TEST(RequestParserTest, OversizedLineAndBodyAreTooLarge) {
+  ParsedLine p = Parse("http://a.example/" + std::string(kMaxLineBytes, 'a'));
+  EXPECT_EQ(p.error.error(), v1::ERROR_TOO_LARGE);
+  std::string body_line = "{\"url\": \"http://a.example/\", \"body\": \"" +
+                          std::string(kMaxRequestBodyBytes + 1, 'b') + "\"}";
+  p = Parse(body_line);
+  EXPECT_EQ(p.error.error(), v1::ERROR_TOO_LARGE);
+}
+
+TEST(RequestParserTest, JobDefaultsApply) {
+  v1::JobOptions options;
+  options.set_max_attempts(7);
+  options.set_timeout_ms(1234);
+  ParsedLine p = ParseRequestLine("http://a.example/", 1, 0, options);
+  EXPECT_EQ(p.request.max_attempts(), 7u);
+  EXPECT_EQ(p.request.timeout_ms(), 1234u);
+}
+
+}  // namespace
+}  // namespace fetchfleet
