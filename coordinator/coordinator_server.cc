@@ -1,0 +1,78 @@
+#include "coordinator/coordinator_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace fetchfleet::coordinator {
+
+// Large enough for a batch of requests or results with bodies up to the 1 MiB
+// caps.
+constexpr int kMaxMessageBytes = 64 << 20;
+
+CoordinatorServer::CoordinatorServer(CoordinatorOptions options)
+    : options_(std::move(options)),
+      scheduler_(Clock::Real(), options_.scheduler),
+      job_service_(&loop_, &scheduler_),
+      worker_service_(&loop_, &scheduler_),
+      admin_service_(&loop_, &scheduler_) {}
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    CoordinatorOptions options) {
+  std::unique_ptr<CoordinatorServer> self(
+      new CoordinatorServer(std::move(options)));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  if (!self->options_.listen.empty()) {
+    builder.AddListeningPort(self->options_.listen,
+                             grpc::InsecureServerCredentials(), &self->port_);
+  }
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.RegisterService(&self->job_service_);
+  builder.RegisterService(&self->worker_service_);
+  builder.RegisterService(&self->admin_service_);
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr ||
+      (!self->options_.listen.empty() && self->port_ == 0)) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                               self->options_.listen,
+                                               " (in use, or a bad address?)"));
+  }
+  self->loop_thread_ = std::thread([loop = &self->loop_] { loop->Run(); });
+  self->loop_.Post([raw = self.get()] { raw->ScheduleSweep(); });
+  return self;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(absl::ZeroDuration()); }
+
+std::shared_ptr<grpc::Channel> CoordinatorServer::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  return server_->InProcessChannel(args);
+}
+
+void CoordinatorServer::ScheduleSweep() {
+  loop_.RunAfter(options_.scheduler.heartbeat_interval, [this] {
+    scheduler_.Sweep();
+    ScheduleSweep();
+  });
+}
+
+void CoordinatorServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Reactors finish through the loop, so it keeps running until the server is
+  // down.
+  server_->Shutdown(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  loop_.Stop();
+  loop_thread_.join();
+}
+
+}  // namespace fetchfleet::coordinator

@@ -1,0 +1,59 @@
+// CoordinatorServer: wires a coordinator together: one loop thread that owns
+// the Scheduler, the three gRPC services on the callback API, the gRPC health
+// service and server reflection (so grpcurl works), and the sweep timer.
+// `fetchctl run` embeds one in-process.
+//
+// Thread-safe.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "common/event_loop.h"
+#include "coordinator/job_service.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/worker_service.h"
+
+namespace fetchfleet::coordinator {
+
+struct CoordinatorOptions {
+  std::string listen = "0.0.0.0:7070";  // "" = in-process only
+  SchedulerOptions scheduler;
+};
+
+class CoordinatorServer {
+ public:
+  // Start binds, starts serving and returns; the port is known when it returns.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
+      CoordinatorOptions options);
+  ~CoordinatorServer();
+
+  // The port actually bound (for a listen address with port 0).
+  int port() const { return port_; }
+  // InProcessChannel is a channel to this server that needs no socket.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  // Shutdown stops accepting calls, gives open streams `grace` to end, then
+  // cancels them.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  explicit CoordinatorServer(CoordinatorOptions options);
+  void ScheduleSweep();
+
+  CoordinatorOptions options_;
+  EventLoop loop_;
+  Scheduler scheduler_;
+  JobServiceImpl job_service_;
+  WorkerServiceImpl worker_service_;
+  AdminServiceImpl admin_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread loop_thread_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace fetchfleet::coordinator

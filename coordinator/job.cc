@@ -1,0 +1,133 @@
+#include "coordinator/job.h"
+
+#include <algorithm>
+
+namespace fetchfleet::coordinator {
+
+Job::Job(std::string id, v1::JobOptions options, JobLimits limits,
+         const Clock* clock, int64_t created_unix_ms)
+    : id_(std::move(id)),
+      options_(std::move(options)),
+      limits_(limits),
+      clock_(clock),
+      created_(clock->Now()),
+      created_unix_ms_(created_unix_ms) {}
+
+void Job::AddRequest(v1::FetchRequest request) {
+  ++total_;
+  if (state_ == v1::JOB_CANCELLED) {
+    v1::FetchResult result;
+    result.set_index(request.index());
+    result.set_id(request.id());
+    result.set_url(request.url());
+    result.set_error(v1::ERROR_CANCELLED);
+    result.set_error_message("the job was cancelled");
+    AddResult(std::move(result));
+    return;
+  }
+  pending_.push_back(std::move(request));
+}
+
+void Job::CloseInput() {
+  input_closed_ = true;
+  MaybeEnd();
+}
+
+bool Job::CanDispatch() const {
+  if (state_ != v1::JOB_RUNNING || pending_.empty()) return false;
+  if (options_.concurrency() > 0 && in_flight_ >= options_.concurrency())
+    return false;
+  return undelivered() + in_flight_ < limits_.tail_results &&
+         tail_bytes_ < limits_.tail_bytes;
+}
+
+v1::FetchRequest Job::TakePending() {
+  v1::FetchRequest request = std::move(pending_.front());
+  pending_.pop_front();
+  return request;
+}
+
+void Job::Requeue(v1::FetchRequest request) {
+  if (state_ == v1::JOB_CANCELLED) return;  // Cancel() already answered it
+  pending_.push_front(std::move(request));
+}
+
+void Job::AddResult(v1::FetchResult result) {
+  result.set_seq(next_seq_++);
+  ++done_;
+  if (result.ok()) {
+    ++ok_;
+  } else {
+    ++failed_;
+  }
+  if (result.attempts() > 1) retries_ += result.attempts() - 1;
+  tail_bytes_ += result.body().size();
+  tail_.push_back(std::move(result));
+  EvictDelivered();
+  MaybeEnd();
+}
+
+void Job::Cancel() {
+  if (ended()) return;
+  state_ = v1::JOB_CANCELLED;
+  std::deque<v1::FetchRequest> waiting;
+  waiting.swap(pending_);
+  for (v1::FetchRequest& request : waiting) {
+    --total_;  // AddRequest counts it again
+    AddRequest(std::move(request));
+  }
+  MaybeEnd();
+}
+
+void Job::MarkDelivered(uint64_t seq) {
+  delivered_seq_ = std::max(delivered_seq_, seq);
+  EvictDelivered();
+}
+
+void Job::EvictDelivered() {
+  while (!tail_.empty() && tail_.front().seq() <= delivered_seq_ &&
+         (tail_.size() > limits_.tail_results ||
+          tail_bytes_ > limits_.tail_bytes)) {
+    tail_bytes_ -= tail_.front().body().size();
+    tail_.pop_front();
+  }
+}
+
+void Job::MaybeEnd() {
+  if (!input_closed_ || done_ < total_ || ended_at_ != absl::InfiniteFuture())
+    return;
+  if (state_ == v1::JOB_RUNNING) state_ = v1::JOB_DONE;
+  ended_at_ = clock_->Now();
+}
+
+void Job::RemoveListener(JobListener* listener) {
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener),
+                   listeners_.end());
+}
+
+void Job::NotifyListeners() {
+  // A listener may remove itself while being notified.
+  std::vector<JobListener*> copy = listeners_;
+  for (JobListener* listener : copy) listener->OnJobProgress();
+}
+
+v1::JobStatus Job::Status() const {
+  absl::Time now = std::min(clock_->Now(), ended_at_);
+  v1::JobStatus status;
+  status.set_job_id(id_);
+  status.set_state(state_);
+  status.set_total(total_);
+  status.set_input_closed(input_closed_);
+  status.set_done(done_);
+  status.set_ok(ok_);
+  status.set_failed(failed_);
+  status.set_retries(retries_);
+  status.set_in_flight(in_flight_);
+  status.set_pending(pending_.size());
+  status.set_elapsed_s(absl::ToDoubleSeconds(now - created_));
+  status.set_created_unix_ms(created_unix_ms_);
+  status.set_oldest_seq(first_held_seq());
+  return status;
+}
+
+}  // namespace fetchfleet::coordinator

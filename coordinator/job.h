@@ -1,0 +1,134 @@
+// Job: one submitted job list on the coordinator. It owns the job's queue of
+// requests waiting for a worker (pending), its counters, and the tail of its
+// result stream: results numbered by seq and held until delivered, so a client
+// that reconnects can `watch --from SEQ`.
+//
+// Memory stays flat whatever the job's size: input is read only while `pending`
+// is short, and work is dispatched only while the undelivered part of the tail
+// has room, so a slow or absent client pauses its job instead of growing the
+// coordinator.
+//
+// Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "proto/fetchfleet.pb.h"
+
+namespace fetchfleet::coordinator {
+
+// JobListener is told when a job has new results or has ended (a Submit or
+// Watch stream).
+class JobListener {
+ public:
+  virtual ~JobListener() = default;
+  virtual void OnJobProgress() = 0;
+};
+
+// JobLimits bound what a job holds in the coordinator.
+struct JobLimits {
+  size_t pending_low_water = 4096;  // read more input while fewer are pending
+  size_t tail_results = 65536;      // results held for delivery and resume
+  size_t tail_bytes = 64 << 20;     // and their body bytes
+};
+
+class Job {
+ public:
+  Job(std::string id, v1::JobOptions options, JobLimits limits,
+      const Clock* clock, int64_t created_unix_ms);
+
+  const std::string& id() const { return id_; }
+  const v1::JobOptions& options() const { return options_; }
+  v1::JobState state() const { return state_; }
+  bool ended() const {
+    return state_ == v1::JOB_DONE || state_ == v1::JOB_CANCELLED;
+  }
+
+  // --- input
+  // AddRequest queues a validated request.
+  void AddRequest(v1::FetchRequest request);
+  // CountInput counts a request that will not be queued (a bad line: its result
+  // is added).
+  void CountInput() { ++total_; }
+  void CloseInput();
+  bool input_closed() const { return input_closed_; }
+  // WantsInput: more input may be read (few requests waiting, and the tail has
+  // room for the results that bad lines produce without dispatch).
+  bool WantsInput() const {
+    return !input_closed_ && pending_.size() < limits_.pending_low_water &&
+           undelivered() < limits_.tail_results;
+  }
+  uint64_t undelivered() const { return next_seq_ - 1 - delivered_seq_; }
+
+  // --- dispatch
+  // CanDispatch: work is waiting, the job's concurrency cap and its result tail
+  // have room.
+  bool CanDispatch() const;
+  v1::FetchRequest TakePending();
+  // Requeue puts a request whose lease ended without a result back at the
+  // front.
+  void Requeue(v1::FetchRequest request);
+  void OnDispatched() { ++in_flight_; }
+  void OnLeaseEnded() { --in_flight_; }
+
+  // --- results
+  // AddResult numbers `result` and appends it to the tail; the job ends when
+  // every input request has its result.
+  void AddResult(v1::FetchResult result);
+  // Cancel ends the job: every waiting request gets a `cancelled` result.
+  void Cancel();
+  uint64_t next_seq() const { return next_seq_; }
+  uint64_t first_held_seq() const { return next_seq_ - tail_.size(); }
+  const v1::FetchResult& ResultAt(uint64_t seq) const {
+    return tail_[seq - first_held_seq()];
+  }
+  // MarkDelivered records that a client has received results up to `seq`; the
+  // tail may then drop them once it is over its size.
+  void MarkDelivered(uint64_t seq);
+
+  // --- listeners
+  void AddListener(JobListener* listener) { listeners_.push_back(listener); }
+  void RemoveListener(JobListener* listener);
+  void NotifyListeners();
+  bool has_listeners() const { return !listeners_.empty(); }
+
+  v1::JobStatus Status() const;
+  absl::Time ended_at() const { return ended_at_; }
+
+ private:
+  void MaybeEnd();
+  void EvictDelivered();
+
+  const std::string id_;
+  const v1::JobOptions options_;
+  const JobLimits limits_;
+  const Clock* const clock_;
+  const absl::Time created_;
+  const int64_t created_unix_ms_;
+  absl::Time ended_at_ = absl::InfiniteFuture();
+
+  v1::JobState state_ = v1::JOB_RUNNING;
+  bool input_closed_ = false;
+  std::deque<v1::FetchRequest> pending_;
+  uint64_t in_flight_ = 0;
+
+  uint64_t total_ = 0;
+  uint64_t done_ = 0;
+  uint64_t ok_ = 0;
+  uint64_t failed_ = 0;
+  uint64_t retries_ = 0;
+
+  std::deque<v1::FetchResult> tail_;
+  size_t tail_bytes_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t delivered_seq_ = 0;  // highest seq any client has received
+
+  std::vector<JobListener*> listeners_;
+};
+
+}  // namespace fetchfleet::coordinator

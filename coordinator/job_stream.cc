@@ -1,0 +1,82 @@
+#include "coordinator/job_stream.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace fetchfleet::coordinator {
+
+void JobStream::Attach(Job* job, uint64_t from_seq) {
+  job_ = job;
+  cursor_ = std::max<uint64_t>(from_seq, 1);
+  job_->AddListener(this);
+  Pump();
+}
+
+void JobStream::Detach() {
+  if (job_ != nullptr) job_->RemoveListener(this);
+}
+
+void JobStream::Pump() {
+  if (writing_ || finished_ || job_ == nullptr) return;
+  out_.Clear();
+  batch_end_ = 0;
+  if (!sent_id_) {
+    out_.set_job_id(job_->id());
+    sent_id_ = true;
+  } else if (cursor_ < job_->next_seq()) {
+    if (cursor_ < job_->first_held_seq()) {
+      FinishOnce(grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          absl::StrCat("results before seq ", job_->first_held_seq(),
+                       " of job ", job_->id(),
+                       " are no longer held; watch --from ",
+                       job_->first_held_seq(), " or later")));
+      return;
+    }
+    v1::ResultBatch* batch = out_.mutable_results();
+    size_t bytes = 0;
+    while (cursor_ < job_->next_seq() && batch->results_size() < kMaxBatch &&
+           bytes < kMaxBatchBytes) {
+      const v1::FetchResult& result = job_->ResultAt(cursor_++);
+      bytes += result.body().size() + 64;
+      *batch->add_results() = result;
+    }
+    batch_end_ = cursor_ - 1;
+  } else if (job_->ended()) {
+    *out_.mutable_finished() = job_->Status();
+    final_written_ = true;
+  } else {
+    return;
+  }
+  writing_ = true;
+  write_(&out_);
+}
+
+void JobStream::OnWriteDone(bool ok) {
+  writing_ = false;
+  if (!ok || cancelled_) {
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    return;
+  }
+  if (batch_end_ > 0) scheduler_->ResultsDelivered(job_, batch_end_);
+  if (final_written_) {
+    FinishOnce(grpc::Status::OK);
+    return;
+  }
+  Pump();
+}
+
+void JobStream::Cancel(const grpc::Status& status) {
+  cancelled_ = true;
+  // Finish must wait for the write in flight; OnWriteDone will finish.
+  if (!writing_) FinishOnce(status);
+}
+
+void JobStream::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  // Still a listener until the reactor's OnDone calls Detach: that keeps the
+  // job alive.
+  finish_(status);
+}
+
+}  // namespace fetchfleet::coordinator

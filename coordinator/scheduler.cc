@@ -1,0 +1,347 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+
+namespace fetchfleet::coordinator {
+
+Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
+    : clock_(clock), options_(std::move(options)) {}
+
+// ---------------------------------------------------------------------------------------
+// Jobs
+
+Job* Scheduler::CreateJob(v1::JobOptions options) {
+  std::string id;
+  do {
+    id = absl::StrFormat(
+        "j-%012x", absl::Uniform<uint64_t>(id_gen_, 0, uint64_t{1} << 48));
+  } while (jobs_.count(id) > 0);
+  auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
+                                   clock_, absl::ToUnixMillis(WallNow()));
+  Job* raw = job.get();
+  jobs_.emplace(id, std::move(job));
+  running_.push_back(raw);
+  FF_LOG(INFO) << "job " << id << " created";
+  return raw;
+}
+
+Job* Scheduler::FindJob(absl::string_view job_id) {
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+void Scheduler::AddInput(Job* job, std::vector<ParsedLine> lines,
+                         InputStream* stream) {
+  for (ParsedLine& line : lines) {
+    if (line.kind == ParsedLine::Kind::kRequest) {
+      job->AddRequest(std::move(line.request));
+    } else if (line.kind == ParsedLine::Kind::kError) {
+      job->CountInput();
+      job->AddResult(std::move(line.error));
+    }
+  }
+  Dispatch();
+  job->NotifyListeners();
+  if (job->WantsInput()) {
+    stream->ReadMoreInput();
+  } else if (!job->input_closed()) {
+    paused_inputs_[job] = stream;
+  }
+}
+
+void Scheduler::CloseInput(Job* job) {
+  paused_inputs_.erase(job);
+  job->CloseInput();
+  if (job->ended()) OnJobEnded(job);
+  job->NotifyListeners();
+}
+
+void Scheduler::DetachInput(Job* job, InputStream* stream) {
+  auto it = paused_inputs_.find(job);
+  if (it != paused_inputs_.end() && it->second == stream)
+    paused_inputs_.erase(it);
+}
+
+absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr)
+    return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  if (!job->ended()) {
+    job->Cancel();
+    std::vector<Lease> leases = leases_.ReleaseJob(job->id());
+    std::map<uint64_t, v1::CoordinatorMessage> abandon;
+    for (Lease& lease : leases) {
+      abandon[lease.worker_id].add_cancelled(lease.id);
+      v1::FetchResult result;
+      result.set_error(v1::ERROR_CANCELLED);
+      result.set_error_message("the job was cancelled");
+      EndLeaseWithResult(lease, std::move(result));
+    }
+    for (auto& [worker_id, message] : abandon) {
+      auto w = workers_.find(worker_id);
+      if (w != workers_.end()) w->second.channel->Send(std::move(message));
+    }
+    FF_LOG(INFO) << "job " << job->id() << " cancelled";
+    if (job->ended()) OnJobEnded(job);
+    job->NotifyListeners();
+  }
+  return job->Status();
+}
+
+std::vector<v1::JobStatus> Scheduler::ListJobs() const {
+  std::vector<v1::JobStatus> out;
+  for (const auto& [id, job] : jobs_) out.push_back(job->Status());
+  std::sort(out.begin(), out.end(),
+            [](const v1::JobStatus& a, const v1::JobStatus& b) {
+              return a.created_unix_ms() < b.created_unix_ms();
+            });
+  return out;
+}
+
+void Scheduler::ResultsDelivered(Job* job, uint64_t seq) {
+  bool could = job->CanDispatch();
+  job->MarkDelivered(seq);
+  if (!could && job->CanDispatch()) Dispatch();
+  ResumeInputs();
+}
+
+void Scheduler::OnJobEnded(Job* job) {
+  running_.erase(std::remove(running_.begin(), running_.end(), job),
+                 running_.end());
+  paused_inputs_.erase(job);
+  ended_.push_back(job);
+  v1::JobStatus status = job->Status();
+  FF_LOG(INFO) << "job " << job->id()
+               << (job->state() == v1::JOB_CANCELLED ? " cancelled" : " done")
+               << ": " << status.ok() << " ok, " << status.failed()
+               << " failed, " << status.retries() << " retries in "
+               << status.elapsed_s() << " s";
+  // Jobs are forgotten only by Sweep, never here: callers may still hold this
+  // pointer.
+}
+
+void Scheduler::ForgetOldJobs() {
+  absl::Time now = clock_->Now();
+  while (!ended_.empty() &&
+         (ended_.size() > options_.ended_jobs_kept ||
+          ended_.front()->ended_at() + options_.ended_job_ttl < now)) {
+    Job* job = ended_.front();
+    // A job still watched is kept until its listeners have gone.
+    if (job->has_listeners()) break;
+    ended_.erase(ended_.begin());
+    jobs_.erase(job->id());
+  }
+}
+
+void Scheduler::ResumeInputs() {
+  for (auto it = paused_inputs_.begin(); it != paused_inputs_.end();) {
+    if (it->first->WantsInput()) {
+      InputStream* stream = it->second;
+      paused_inputs_.erase(it++);
+      stream->ReadMoreInput();
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dispatch
+
+Job* Scheduler::NextDispatchableJob() {
+  for (size_t tried = 0; tried < running_.size(); ++tried) {
+    if (next_job_ >= running_.size()) next_job_ = 0;
+    Job* job = running_[next_job_++];
+    if (job->CanDispatch()) return job;
+  }
+  return nullptr;
+}
+
+void Scheduler::Dispatch() {
+  absl::Time now = clock_->Now();
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (auto& [id, worker] : workers_) {
+      if (worker.draining || worker.credit == 0) continue;
+      v1::CoordinatorMessage message;
+      size_t bytes = 0;
+      size_t limit = std::min<uint64_t>(worker.credit, options_.max_batch);
+      while (static_cast<size_t>(message.assignments_size()) < limit &&
+             bytes < options_.max_batch_bytes) {
+        Job* job = NextDispatchableJob();
+        if (job == nullptr) break;
+        v1::FetchRequest request = job->TakePending();
+        job->OnDispatched();
+        absl::Duration per_attempt =
+            absl::Milliseconds(request.timeout_ms()) + options_.max_backoff;
+        absl::Time deadline =
+            now +
+            per_attempt * static_cast<int64_t>(
+                              std::max<uint32_t>(request.max_attempts(), 1)) +
+            options_.lease_slack;
+        v1::Assignment* assignment = message.add_assignments();
+        *assignment->mutable_request() = request;
+        assignment->set_include_headers(job->options().include_headers());
+        assignment->set_body_cap_bytes(job->options().body_cap_bytes());
+        bytes += request.ByteSizeLong();
+        assignment->set_lease_id(
+            leases_.Grant(id, job->id(), std::move(request), deadline));
+      }
+      if (message.assignments_size() == 0) continue;
+      worker.credit -= message.assignments_size();
+      worker.channel->Send(std::move(message));
+      progress = true;
+    }
+  }
+  ResumeInputs();
+}
+
+void Scheduler::ReturnLeases(std::vector<Lease> leases) {
+  for (Lease& lease : leases) {
+    Job* job = FindJob(lease.job_id);
+    if (job == nullptr) continue;
+    job->OnLeaseEnded();
+    job->Requeue(std::move(lease.request));
+  }
+  if (!leases.empty()) Dispatch();
+}
+
+void Scheduler::EndLeaseWithResult(Lease& lease, v1::FetchResult result) {
+  Job* job = FindJob(lease.job_id);
+  if (job == nullptr) return;
+  job->OnLeaseEnded();
+  if (result.id().empty()) {
+    result.set_index(lease.request.index());
+    result.set_id(lease.request.id());
+    result.set_url(lease.request.url());
+  }
+  job->AddResult(std::move(result));
+  if (job->ended()) OnJobEnded(job);
+}
+
+// ---------------------------------------------------------------------------------------
+// Workers
+
+uint64_t Scheduler::AddWorker(WorkerChannel* channel, std::string name,
+                              std::string peer) {
+  uint64_t id = next_worker_id_++;
+  WorkerState& worker = workers_[id];
+  worker.id = id;
+  worker.channel = channel;
+  worker.name = std::move(name);
+  worker.peer = std::move(peer);
+  worker.last_seen = clock_->Now();
+  worker.last_seen_unix_ms = absl::ToUnixMillis(WallNow());
+  FF_LOG(INFO) << "worker " << worker.name << " (" << worker.peer
+               << ") connected";
+  v1::CoordinatorMessage welcome;
+  welcome.set_heartbeat_interval_ms(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  channel->Send(std::move(welcome));
+  return id;
+}
+
+void Scheduler::OnWorkerMessage(uint64_t worker_id,
+                                const v1::WorkerMessage& message) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;
+  WorkerState& worker = it->second;
+  worker.last_seen = clock_->Now();
+  worker.last_seen_unix_ms = absl::ToUnixMillis(WallNow());
+  worker.credit += message.credit();
+  worker.reported_in_flight = message.in_flight();
+  if (message.draining() && !worker.draining) {
+    worker.draining = true;
+    FF_LOG(INFO) << "worker " << worker.name << " is draining";
+  }
+
+  std::vector<Job*> touched;
+  for (const v1::Completion& completion : message.completions()) {
+    std::optional<Lease> lease =
+        leases_.Complete(completion.lease_id(), worker_id);
+    if (!lease) {
+      ++dropped_results_;  // late: the lease ended already and its request went
+                           // elsewhere
+      continue;
+    }
+    Job* job = FindJob(lease->job_id);
+    if (job == nullptr) continue;
+    ++worker.done;
+    v1::FetchResult result = completion.result();
+    result.set_index(lease->request.index());
+    if (result.worker().empty()) result.set_worker(worker.name);
+    EndLeaseWithResult(*lease, std::move(result));
+    if (std::find(touched.begin(), touched.end(), job) == touched.end())
+      touched.push_back(job);
+  }
+
+  std::vector<Lease> released;
+  for (uint64_t lease_id : message.released()) {
+    std::optional<Lease> lease = leases_.Complete(lease_id, worker_id);
+    if (lease) released.push_back(std::move(*lease));
+  }
+  ReturnLeases(std::move(released));
+  Dispatch();
+  for (Job* job : touched) job->NotifyListeners();
+}
+
+void Scheduler::RemoveWorker(uint64_t worker_id, absl::string_view why) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;
+  std::vector<Lease> leases = leases_.ReleaseWorker(worker_id);
+  FF_LOG(INFO) << "worker " << it->second.name << " left (" << why << "); "
+               << leases.size() << " leases back to the queue";
+  workers_.erase(it);
+  ReturnLeases(std::move(leases));
+}
+
+std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
+  std::vector<v1::WorkerInfo> out;
+  for (const auto& [id, worker] : workers_) {
+    v1::WorkerInfo info;
+    info.set_name(worker.name);
+    info.set_peer(worker.peer);
+    info.set_in_flight(leases_.CountForWorker(id));
+    info.set_done(worker.done);
+    info.set_last_heartbeat_unix_ms(worker.last_seen_unix_ms);
+    info.set_draining(worker.draining);
+    info.set_credit(worker.credit);
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+void Scheduler::Sweep() {
+  absl::Time now = clock_->Now();
+  std::vector<uint64_t> dead;
+  for (const auto& [id, worker] : workers_) {
+    if (now - worker.last_seen > options_.worker_timeout) dead.push_back(id);
+  }
+  for (uint64_t id : dead) {
+    WorkerChannel* channel = workers_[id].channel;
+    RemoveWorker(id, "missed heartbeats");
+    channel->Close(absl::UnavailableError("missed heartbeats; reconnect"));
+  }
+  std::vector<Lease> expired = leases_.TakeExpired(now);
+  if (!expired.empty()) {
+    FF_LOG(WARNING) << expired.size()
+                    << " leases outlived their deadline; requeued";
+    std::map<uint64_t, v1::CoordinatorMessage> abandon;
+    for (const Lease& lease : expired)
+      abandon[lease.worker_id].add_cancelled(lease.id);
+    for (auto& [worker_id, message] : abandon) {
+      auto w = workers_.find(worker_id);
+      if (w != workers_.end()) w->second.channel->Send(std::move(message));
+    }
+  }
+  ReturnLeases(std::move(expired));
+  ForgetOldJobs();
+}
+
+}  // namespace fetchfleet::coordinator

@@ -1,0 +1,138 @@
+// Scheduler: the coordinator's state and its one mechanism. It holds the jobs,
+// the connected workers and the leases, and matches waiting requests to worker
+// credit:
+//
+//   Submit stream --lines--> Job.pending --Dispatch--> lease --assignments-->
+//   worker stream worker stream --completions--> lease ends --> Job.tail (seq)
+//   --> Submit/Watch streams
+//
+// Workers grant credit; the scheduler never sends more assignments than
+// granted. A worker's leases go back to their jobs' queues when its stream
+// breaks, when it misses heartbeats, or when a lease outlives its deadline; a
+// late result for a lease that ended is dropped.
+//
+// Loop thread only: gRPC reactions post onto the coordinator's loop and call in
+// from there.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/request_parser.h"
+#include "coordinator/job.h"
+#include "coordinator/lease_table.h"
+#include "proto/fetchfleet.pb.h"
+
+namespace fetchfleet::coordinator {
+
+// WorkerChannel is the scheduler's handle on one worker's stream.
+class WorkerChannel {
+ public:
+  virtual ~WorkerChannel() = default;
+  virtual void Send(v1::CoordinatorMessage message) = 0;
+  // Close ends the stream; the owner then calls RemoveWorker.
+  virtual void Close(const absl::Status& status) = 0;
+};
+
+// InputStream is a Submit stream whose reading the scheduler paces.
+class InputStream {
+ public:
+  virtual ~InputStream() = default;
+  virtual void ReadMoreInput() = 0;
+};
+
+struct SchedulerOptions {
+  JobLimits job_limits;
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  // A worker silent for this long is presumed dead and its leases go back to
+  // the queue.
+  absl::Duration worker_timeout = absl::Seconds(10);
+  // A lease's deadline: every attempt's timeout plus backoff, plus this slack.
+  absl::Duration lease_slack = absl::Seconds(30);
+  absl::Duration max_backoff = absl::Seconds(60);
+  size_t max_batch = 256;
+  size_t max_batch_bytes = 4 << 20;
+  size_t ended_jobs_kept = 100;
+  absl::Duration ended_job_ttl = absl::Hours(1);
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Clock* clock, SchedulerOptions options);
+
+  // --- jobs
+  Job* CreateJob(v1::JobOptions options);
+  Job* FindJob(absl::string_view job_id);
+  // AddInput queues a parsed batch of `job`'s input. When the job wants more
+  // input now, `stream->ReadMoreInput()` is called at once, else later, when
+  // its queue has drained.
+  void AddInput(Job* job, std::vector<ParsedLine> lines, InputStream* stream);
+  void CloseInput(Job* job);
+  // DetachInput forgets a stream that is going away.
+  void DetachInput(Job* job, InputStream* stream);
+  absl::StatusOr<v1::JobStatus> CancelJob(absl::string_view job_id);
+  std::vector<v1::JobStatus> ListJobs() const;
+  // ResultsDelivered records what a client received and may unpause the job.
+  void ResultsDelivered(Job* job, uint64_t seq);
+
+  // --- workers
+  uint64_t AddWorker(WorkerChannel* channel, std::string name,
+                     std::string peer);
+  void OnWorkerMessage(uint64_t worker_id, const v1::WorkerMessage& message);
+  void RemoveWorker(uint64_t worker_id, absl::string_view why);
+  std::vector<v1::WorkerInfo> ListWorkers() const;
+
+  // Sweep finds dead workers and expired leases, and forgets old jobs. Call
+  // about every heartbeat interval.
+  void Sweep();
+
+  const SchedulerOptions& options() const { return options_; }
+  uint64_t dropped_results() const { return dropped_results_; }
+
+ private:
+  struct WorkerState {
+    uint64_t id = 0;
+    WorkerChannel* channel = nullptr;
+    std::string name;
+    std::string peer;
+    uint64_t credit = 0;
+    uint64_t done = 0;
+    uint32_t reported_in_flight = 0;
+    bool draining = false;
+    absl::Time last_seen;
+    int64_t last_seen_unix_ms = 0;
+  };
+
+  void Dispatch();
+  Job* NextDispatchableJob();
+  void ReturnLeases(std::vector<Lease> leases);
+  void EndLeaseWithResult(Lease& lease, v1::FetchResult result);
+  void OnJobEnded(Job* job);
+  void ResumeInputs();
+  void ForgetOldJobs();
+
+  const Clock* clock_;
+  const SchedulerOptions options_;
+  absl::BitGen id_gen_;
+
+  std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_;
+  std::vector<Job*> running_;  // in creation order; dispatch goes round-robin
+  size_t next_job_ = 0;
+  absl::flat_hash_map<Job*, InputStream*> paused_inputs_;
+  std::vector<Job*> ended_;  // oldest first
+
+  std::map<uint64_t, WorkerState> workers_;
+  uint64_t next_worker_id_ = 1;
+  LeaseTable leases_;
+  uint64_t dropped_results_ = 0;
+};
+
+}  // namespace fetchfleet::coordinator

@@ -1,0 +1,227 @@
+#include "coordinator/scheduler.h"
+
+#include <set>
+
+#include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
+
+namespace fetchfleet::coordinator {
+namespace {
+
+class FakeChannel : public WorkerChannel {
+ public:
+  void Send(v1::CoordinatorMessage message) override {
+    for (const auto& a : message.assignments()) assignments.push_back(a);
+    for (uint64_t id : message.cancelled()) cancelled.push_back(id);
+  }
+  void Close(const absl::Status& status) override { closed = status; }
+  std::vector<v1::Assignment> assignments;
+  std::vector<uint64_t> cancelled;
+  std::optional<absl::Status> closed;
+};
+
+class FakeInput : public InputStream {
+ public:
+  void ReadMoreInput() override { ++reads; }
+  int reads = 0;
+};
+
+class RecordingListener : public JobListener {
+ public:
+  void OnJobProgress() override { ++calls; }
+  int calls = 0;
+};
+
+std::vector<ParsedLine> Lines(int n, uint64_t first_index = 0) {
+  std::vector<ParsedLine> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(ParseRequestLine("http://a.example/" + std::to_string(i),
+                                   first_index + i + 1, first_index + i,
+                                   v1::JobOptions()));
+  }
+  return out;
+}
+
+v1::WorkerMessage Credit(uint32_t n) {
+  v1::WorkerMessage m;
+  m.set_credit(n);
+  return m;
+}
+
+v1::WorkerMessage Complete(const std::vector<v1::Assignment>& done,
+                           int status = 200) {
+  v1::WorkerMessage m;
+  for (const auto& a : done) {
+    v1::Completion* c = m.add_completions();
+    c->set_lease_id(a.lease_id());
+    c->mutable_result()->set_id(a.request().id());
+    c->mutable_result()->set_status(status);
+    c->mutable_result()->set_ok(status / 100 == 2);
+    c->mutable_result()->set_attempts(1);
+  }
+  m.set_credit(done.size());
+  return m;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : scheduler_(&clock_, Options()) {}
+  static SchedulerOptions Options() {
+    SchedulerOptions o;
+    o.job_limits.pending_low_water = 8;
+    return o;
+  }
+  testing::FakeClock clock_;
+  Scheduler scheduler_;
+  FakeInput input_;
+};
+
+TEST_F(SchedulerTest, NeverSendsMoreThanTheCreditGranted) {
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(5), &input_);
+  EXPECT_TRUE(w.assignments.empty());
+  scheduler_.OnWorkerMessage(id, Credit(3));
+  EXPECT_EQ(w.assignments.size(), 3u);
+  scheduler_.OnWorkerMessage(id, Credit(10));
+  EXPECT_EQ(w.assignments.size(), 5u);
+}
+
+TEST_F(SchedulerTest, ResultsAreNumberedAndTheJobEndsWhenAllAreIn) {
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(100));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  RecordingListener listener;
+  job->AddListener(&listener);
+  scheduler_.AddInput(job, Lines(4), &input_);
+  scheduler_.CloseInput(job);
+  ASSERT_EQ(w.assignments.size(), 4u);
+  scheduler_.OnWorkerMessage(id,
+                             Complete({w.assignments[0], w.assignments[1]}));
+  EXPECT_FALSE(job->ended());
+  scheduler_.OnWorkerMessage(
+      id, Complete({w.assignments[2], w.assignments[3]}, 500));
+  EXPECT_TRUE(job->ended());
+  EXPECT_EQ(job->next_seq(), 5u);
+  EXPECT_EQ(job->ResultAt(1).worker(), "w1");
+  v1::JobStatus status = job->Status();
+  EXPECT_EQ(status.ok(), 2u);
+  EXPECT_EQ(status.failed(), 2u);
+  EXPECT_GT(listener.calls, 0);
+  job->RemoveListener(&listener);
+}
+
+TEST_F(SchedulerTest,
+       DeadWorkersLeasesGoToAnotherWorkerAndLateResultsAreDropped) {
+  FakeChannel w1, w2;
+  uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
+  scheduler_.OnWorkerMessage(id1, Credit(10));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(3), &input_);
+  scheduler_.CloseInput(job);
+  ASSERT_EQ(w1.assignments.size(), 3u);
+  // w1 finishes one, then goes silent past the timeout.
+  scheduler_.OnWorkerMessage(id1, Complete({w1.assignments[0]}));
+  uint64_t id2 = scheduler_.AddWorker(&w2, "w2", "p2");
+  clock_.Advance(absl::Seconds(5));
+  scheduler_.OnWorkerMessage(id2, Credit(10));
+  clock_.Advance(absl::Seconds(6));
+  scheduler_.Sweep();
+  ASSERT_TRUE(w1.closed.has_value());
+  ASSERT_EQ(w2.assignments.size(), 2u);
+  std::set<uint64_t> indexes = {w2.assignments[0].request().index(),
+                                w2.assignments[1].request().index()};
+  EXPECT_EQ(indexes, (std::set<uint64_t>{1, 2}));
+  // w1's late results count for nothing.
+  scheduler_.OnWorkerMessage(id1,
+                             Complete({w1.assignments[1], w1.assignments[2]}));
+  EXPECT_EQ(job->next_seq(), 2u);
+  scheduler_.OnWorkerMessage(id2, Complete(w2.assignments));
+  EXPECT_TRUE(job->ended());
+  EXPECT_EQ(job->next_seq(), 4u);  // exactly one result per request
+}
+
+TEST_F(SchedulerTest, InputIsPacedByTheQueue) {
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(4), &input_);
+  EXPECT_EQ(input_.reads, 1);  // 4 < low water 8: read on
+  scheduler_.AddInput(job, Lines(8, 4), &input_);
+  EXPECT_EQ(input_.reads, 1);  // 12 pending, no worker: paused
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(6));
+  EXPECT_EQ(input_.reads, 2);  // drained below low water: resumed
+}
+
+TEST_F(SchedulerTest, BadLinesBecomeResultsAndConcurrencyCapHolds) {
+  v1::JobOptions options;
+  options.set_concurrency(2);
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(100));
+  Job* job = scheduler_.CreateJob(options);
+  std::vector<ParsedLine> lines = Lines(4);
+  lines.push_back(ParseRequestLine("ftp://x/", 5, 4, options));
+  scheduler_.AddInput(job, std::move(lines), &input_);
+  EXPECT_EQ(w.assignments.size(), 2u);
+  EXPECT_EQ(job->next_seq(), 2u);
+  EXPECT_EQ(job->ResultAt(1).error(), v1::ERROR_INVALID_REQUEST);
+}
+
+TEST_F(SchedulerTest, CancelAnswersEveryRequestOnceAndTellsWorkers) {
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(2));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(5), &input_);
+  ASSERT_TRUE(scheduler_.CancelJob(job->id()).ok());
+  EXPECT_EQ(w.cancelled.size(), 2u);
+  scheduler_.CloseInput(job);
+  EXPECT_TRUE(job->ended());
+  EXPECT_EQ(job->state(), v1::JOB_CANCELLED);
+  EXPECT_EQ(job->next_seq(), 6u);
+  // The worker's results after the cancel are dropped.
+  scheduler_.OnWorkerMessage(id, Complete(w.assignments));
+  EXPECT_EQ(job->next_seq(), 6u);
+  EXPECT_TRUE(absl::IsNotFound(scheduler_.CancelJob("j-nope").status()));
+}
+
+TEST_F(SchedulerTest, DrainingWorkerGetsNothingAndReleasedWorkIsRequeued) {
+  FakeChannel w1, w2;
+  uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
+  scheduler_.OnWorkerMessage(id1, Credit(4));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(4), &input_);
+  ASSERT_EQ(w1.assignments.size(), 4u);
+  v1::WorkerMessage drain;
+  drain.set_draining(true);
+  drain.set_credit(10);
+  drain.add_released(w1.assignments[3].lease_id());
+  scheduler_.OnWorkerMessage(id1, drain);
+  EXPECT_EQ(w1.assignments.size(), 4u);
+  uint64_t id2 = scheduler_.AddWorker(&w2, "w2", "p2");
+  scheduler_.OnWorkerMessage(id2, Credit(4));
+  ASSERT_EQ(w2.assignments.size(), 1u);
+  EXPECT_EQ(w2.assignments[0].request().index(), 3u);
+}
+
+TEST_F(SchedulerTest, UndeliveredResultsPauseDispatch) {
+  SchedulerOptions o;
+  o.job_limits.tail_results = 4;
+  Scheduler scheduler(&clock_, o);
+  FakeChannel w;
+  uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
+  scheduler.OnWorkerMessage(id, Credit(100));
+  Job* job = scheduler.CreateJob(v1::JobOptions());
+  scheduler.AddInput(job, Lines(10), &input_);
+  ASSERT_EQ(w.assignments.size(), 4u);
+  scheduler.OnWorkerMessage(id, Complete(w.assignments));
+  EXPECT_EQ(w.assignments.size(), 4u);  // nobody read the 4 results: paused
+  scheduler.ResultsDelivered(job, 4);
+  EXPECT_EQ(w.assignments.size(), 8u);
+}
+
+}  // namespace
+}  // namespace fetchfleet::coordinator

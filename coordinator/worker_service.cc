@@ -1,0 +1,127 @@
+#include "coordinator/worker_service.h"
+
+#include <deque>
+
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace fetchfleet::coordinator {
+namespace {
+
+class WorkerStreamReactor final
+    : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>,
+      public WorkerChannel {
+ public:
+  WorkerStreamReactor(EventLoop* loop, Scheduler* scheduler, std::string peer)
+      : loop_(loop), scheduler_(scheduler), peer_(std::move(peer)) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      loop_->Post([this] {
+        scheduler_->RemoveWorker(worker_id_, "stream closed by the worker");
+        Close(absl::OkStatus());
+      });
+      return;
+    }
+    loop_->Post([this, message = std::move(in_)] {
+      if (finishing_) return;
+      if (worker_id_ == 0) {
+        std::string name = message.name().empty() ? peer_ : message.name();
+        worker_id_ = scheduler_->AddWorker(this, std::move(name), peer_);
+      }
+      scheduler_->OnWorkerMessage(worker_id_, message);
+      if (!finishing_) StartRead(&in_);
+    });
+  }
+
+  // Loop thread.
+  void Send(v1::CoordinatorMessage message) override {
+    if (finishing_) return;
+    queue_.push_back(std::move(message));
+    PumpWrites();
+  }
+
+  // Loop thread.
+  void Close(const absl::Status& status) override {
+    if (finishing_) return;
+    finishing_ = true;
+    finish_status_ = ToGrpcStatus(status);
+    if (!writing_) Finish(finish_status_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    loop_->Post([this, ok] {
+      writing_ = false;
+      if (finishing_) {
+        Finish(finish_status_);
+        return;
+      }
+      if (!ok) {
+        scheduler_->RemoveWorker(worker_id_, "write to the worker failed");
+        Close(absl::UnavailableError("write failed"));
+        return;
+      }
+      PumpWrites();
+    });
+  }
+
+  void OnCancel() override {
+    loop_->Post([this] {
+      scheduler_->RemoveWorker(worker_id_, "stream cancelled");
+      Close(absl::CancelledError("cancelled"));
+    });
+  }
+
+  void OnDone() override {
+    loop_->Post([this] {
+      scheduler_->RemoveWorker(worker_id_, "stream done");
+      delete this;
+    });
+  }
+
+ private:
+  void PumpWrites() {
+    if (writing_ || finishing_ || queue_.empty()) return;
+    out_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  EventLoop* const loop_;
+  Scheduler* const scheduler_;
+  const std::string peer_;
+  v1::WorkerMessage in_;
+  v1::CoordinatorMessage out_;
+  // Loop side.
+  uint64_t worker_id_ = 0;
+  std::deque<v1::CoordinatorMessage> queue_;
+  bool writing_ = false;
+  bool finishing_ = false;
+  grpc::Status finish_status_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
+WorkerServiceImpl::Connect(grpc::CallbackServerContext* context) {
+  return new WorkerStreamReactor(loop_, scheduler_, context->peer());
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkers(
+    grpc::CallbackServerContext* context,
+    const v1::ListWorkersRequest* /*request*/,
+    v1::ListWorkersResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  loop_->Post([this, reactor, response] {
+    for (v1::WorkerInfo& info : scheduler_->ListWorkers()) {
+      *response->add_workers() = std::move(info);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace fetchfleet::coordinator

@@ -1,0 +1,45 @@
+// WorkerServiceImpl: the worker-facing gRPC service. Each worker holds one bidi
+// stream; its reactor is the scheduler's WorkerChannel for that worker.
+// Messages from the worker are handed to the loop one at a time (the next read
+// starts after the loop took the last one), and messages to it are queued on
+// the loop and written one at a time; that queue is bounded by the worker's
+// credit.
+//
+// Thread-safe (gRPC calls in from its own threads).
+#pragma once
+
+#include "common/event_loop.h"
+#include "coordinator/scheduler.h"
+#include "proto/fetchfleet.grpc.pb.h"
+
+namespace fetchfleet::coordinator {
+
+class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
+ public:
+  WorkerServiceImpl(EventLoop* loop, Scheduler* scheduler)
+      : loop_(loop), scheduler_(scheduler) {}
+
+  grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  EventLoop* const loop_;
+  Scheduler* const scheduler_;
+};
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler)
+      : loop_(loop), scheduler_(scheduler) {}
+
+  grpc::ServerUnaryReactor* ListWorkers(
+      grpc::CallbackServerContext* context,
+      const v1::ListWorkersRequest* request,
+      v1::ListWorkersResponse* response) override;
+
+ private:
+  EventLoop* const loop_;
+  Scheduler* const scheduler_;
+};
+
+}  // namespace fetchfleet::coordinator
