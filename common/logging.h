@@ -39,6 +39,12 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
+// LogVoidify turns the stream expression into void, to match the ternary's
+// other arm.
+struct LogVoidify {
+  void operator&(std::ostream&) {}
+};
+
 }  // namespace fetchfleet
 
 #define FF_LOG_LEVEL_DEBUG ::fetchfleet::LogLevel::kDebug
@@ -46,8 +52,11 @@ class LogMessage {
 #define FF_LOG_LEVEL_WARNING ::fetchfleet::LogLevel::kWarning
 #define FF_LOG_LEVEL_ERROR ::fetchfleet::LogLevel::kError
 
-#define FF_LOG(severity)                                                  \
-  if (!::fetchfleet::LogEnabled(FF_LOG_LEVEL_##severity)) {               \
-  } else                                                                  \
-    ::fetchfleet::LogMessage(FF_LOG_LEVEL_##severity, __FILE__, __LINE__) \
-        .stream()
+// The ternary (as in glog) keeps FF_LOG safe inside an unbraced if/else.
+#define FF_LOG(severity)                                                \
+  !::fetchfleet::LogEnabled(FF_LOG_LEVEL_##severity)                    \
+      ? (void)0                                                         \
+      : ::fetchfleet::LogVoidify() &                                    \
+            ::fetchfleet::LogMessage(FF_LOG_LEVEL_##severity, __FILE__, \
+                                     __LINE__)                          \
+                .stream()

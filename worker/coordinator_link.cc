@@ -1,0 +1,196 @@
+#include "worker/coordinator_link.h"
+
+#include "absl/random/distributions.h"
+#include "common/logging.h"
+
+namespace fetchfleet::worker {
+
+// Stream: one call's reactor. gRPC owns it until OnDone; every reaction posts
+// to the loop.
+class CoordinatorLink::Stream final
+    : public grpc::ClientBidiReactor<v1::WorkerMessage,
+                                     v1::CoordinatorMessage> {
+ public:
+  Stream(CoordinatorLink* link, v1::WorkerService::Stub* stub) : link_(link) {
+    stub->async()->Connect(&context_, this);
+    StartRead(&in_);
+    // Writes start from the loop, outside reactions: the hold keeps OnDone from
+    // running until the link lets go.
+    AddHold();
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      link_->loop_->Post([this] { link_->OnStreamBroken(this); });
+      return;
+    }
+    link_->loop_->Post([this, message = std::move(in_)]() mutable {
+      link_->OnStreamMessage(this, std::move(message));
+    });
+  }
+  void OnWriteDone(bool ok) override {
+    link_->loop_->Post([this, ok] { link_->OnStreamWriteDone(this, ok); });
+  }
+  void OnDone(const grpc::Status& status) override {
+    link_->loop_->Post([this, status] {
+      link_->OnStreamDone(this, status);
+      delete this;
+    });
+  }
+
+  // Loop thread.
+  void Write(v1::WorkerMessage message) {
+    out_ = std::move(message);
+    StartWrite(&out_);
+  }
+  void ReadNext() { StartRead(&in_); }
+  void Release(bool cancel) {
+    if (released_) return;
+    released_ = true;
+    if (cancel)
+      context_.TryCancel();
+    else
+      StartWritesDone();
+    RemoveHold();
+  }
+
+ private:
+  CoordinatorLink* const link_;
+  grpc::ClientContext context_;
+  v1::CoordinatorMessage in_;
+  v1::WorkerMessage out_;
+  bool released_ = false;
+};
+
+CoordinatorLink::CoordinatorLink(EventLoop* loop,
+                                 std::shared_ptr<grpc::Channel> channel,
+                                 Handler* handler)
+    : loop_(loop),
+      channel_(std::move(channel)),
+      stub_(v1::WorkerService::NewStub(channel_)),
+      handler_(handler) {}
+
+CoordinatorLink::~CoordinatorLink() {
+  if (reconnect_timer_ != 0) loop_->CancelTimer(reconnect_timer_);
+  if (close_deadline_timer_ != 0) loop_->CancelTimer(close_deadline_timer_);
+}
+
+void CoordinatorLink::Start() { Connect(); }
+
+void CoordinatorLink::Connect() {
+  reconnect_timer_ = 0;
+  if (closing_) return;
+  welcomed_ = false;
+  writing_ = false;
+  queue_.clear();
+  stream_ = new Stream(this, stub_.get());
+  queue_.push_back(handler_->OnConnected());
+  PumpWrites();
+}
+
+void CoordinatorLink::Send(v1::WorkerMessage message) {
+  if (stream_ == nullptr || closing_) return;
+  queue_.push_back(std::move(message));
+  PumpWrites();
+}
+
+void CoordinatorLink::PumpWrites() {
+  if (stream_ == nullptr || writing_ || queue_.empty()) return;
+  // Everything queued while the last write was in flight goes out as one
+  // message.
+  v1::WorkerMessage merged = std::move(queue_.front());
+  for (size_t i = 1; i < queue_.size(); ++i) {
+    v1::WorkerMessage& m = queue_[i];
+    merged.set_credit(merged.credit() + m.credit());
+    for (auto& c : *m.mutable_completions())
+      *merged.add_completions() = std::move(c);
+    for (uint64_t id : m.released()) merged.add_released(id);
+    merged.set_draining(merged.draining() || m.draining());
+    merged.set_in_flight(m.in_flight());
+  }
+  queue_.clear();
+  writing_ = true;
+  last_send_ = loop_->Now();
+  stream_->Write(std::move(merged));
+}
+
+void CoordinatorLink::OnStreamMessage(Stream* stream,
+                                      v1::CoordinatorMessage message) {
+  if (stream != stream_) return;
+  if (!welcomed_) {
+    welcomed_ = true;
+    if (failures_ > 0) FF_LOG(INFO) << "connected to the coordinator";
+    failures_ = 0;
+  }
+  handler_->OnMessage(message);
+  if (stream == stream_) stream->ReadNext();
+}
+
+void CoordinatorLink::OnStreamWriteDone(Stream* stream, bool ok) {
+  if (stream != stream_) return;
+  writing_ = false;
+  if (!ok) return;  // the read side reports the break
+  PumpWrites();
+  MaybeHalfClose();
+}
+
+void CoordinatorLink::OnStreamBroken(Stream* stream) {
+  if (stream != stream_) return;
+  stream->Release(/*cancel=*/true);
+}
+
+void CoordinatorLink::OnStreamDone(Stream* stream, const grpc::Status& status) {
+  if (stream != stream_) return;
+  stream_ = nullptr;
+  bool was_welcomed = welcomed_;
+  welcomed_ = false;
+  handler_->OnDisconnected();
+  if (closing_) {
+    if (close_deadline_timer_ != 0) loop_->CancelTimer(close_deadline_timer_);
+    close_deadline_timer_ = 0;
+    if (closed_) std::move(closed_)();
+    return;
+  }
+  ++failures_;
+  // Capped exponential backoff with full jitter: 100 ms doubling to 5 s.
+  absl::Duration ceiling =
+      absl::Milliseconds(100) * (1 << std::min(failures_ - 1, 6));
+  ceiling = std::min(ceiling, absl::Seconds(5));
+  absl::Duration delay = absl::Microseconds(absl::Uniform<int64_t>(
+      absl::IntervalClosedClosed, gen_, absl::ToInt64Microseconds(ceiling) / 2,
+      absl::ToInt64Microseconds(ceiling)));
+  if (was_welcomed || failures_ == 1 || failures_ % 20 == 0) {
+    FF_LOG(WARNING) << "coordinator stream ended (" << status.error_message()
+                    << "); reconnecting in " << absl::FormatDuration(delay);
+  }
+  reconnect_timer_ = loop_->RunAfter(delay, [this] { Connect(); });
+}
+
+void CoordinatorLink::Close(absl::AnyInvocable<void()> closed) {
+  closing_ = true;
+  closed_ = std::move(closed);
+  if (reconnect_timer_ != 0) {
+    loop_->CancelTimer(reconnect_timer_);
+    reconnect_timer_ = 0;
+  }
+  if (stream_ == nullptr) {
+    if (closed_) std::move(closed_)();
+    return;
+  }
+  // Queued messages (the final results) go first, then the half-close; a stream
+  // that will not drain is cancelled after 5 s.
+  MaybeHalfClose();
+  close_deadline_timer_ = loop_->RunAfter(absl::Seconds(5), [this] {
+    close_deadline_timer_ = 0;
+    if (stream_ != nullptr) stream_->Release(/*cancel=*/true);
+  });
+}
+
+void CoordinatorLink::MaybeHalfClose() {
+  if (closing_ && stream_ != nullptr && !writing_ && queue_.empty()) {
+    stream_->Release(/*cancel=*/false);
+  }
+}
+
+}  // namespace fetchfleet::worker

@@ -1,0 +1,82 @@
+// CoordinatorLink: the worker's one bidi stream to the coordinator, through
+// gRPC's callback client. Every reaction posts onto the worker's loop; all link
+// state lives there. Messages to the coordinator are queued and written one at
+// a time; completions that arrive while a write is in flight ride in the next
+// one, so batching grows with load and costs no timer.
+//
+// When the stream breaks, the link tells its handler (the coordinator has
+// already taken the worker's leases back) and reconnects with capped
+// exponential backoff and jitter.
+//
+// Loop thread only.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/random/random.h"
+#include "common/event_loop.h"
+#include "proto/fetchfleet.grpc.pb.h"
+
+namespace fetchfleet::worker {
+
+class CoordinatorLink {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // A new stream is up: the handler returns its hello (name, initial credit).
+    virtual v1::WorkerMessage OnConnected() = 0;
+    virtual void OnMessage(const v1::CoordinatorMessage& message) = 0;
+    // The stream ended; everything it carried is void.
+    virtual void OnDisconnected() = 0;
+  };
+
+  CoordinatorLink(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
+                  Handler* handler);
+  ~CoordinatorLink();
+
+  void Start();
+  // Send queues a message on the current stream (dropped when there is none).
+  void Send(v1::WorkerMessage message);
+  // Close ends the stream politely (half-close) and does not reconnect;
+  // `closed` runs on the loop when the stream is gone.
+  void Close(absl::AnyInvocable<void()> closed);
+  bool connected() const { return stream_ != nullptr && welcomed_; }
+  absl::Time last_send() const { return last_send_; }
+
+ private:
+  class Stream;
+  friend class Stream;
+
+  void Connect();
+  void OnStreamMessage(Stream* stream, v1::CoordinatorMessage message);
+  void OnStreamWriteDone(Stream* stream, bool ok);
+  void OnStreamBroken(Stream* stream);
+  void OnStreamDone(Stream* stream, const grpc::Status& status);
+  void PumpWrites();
+  void MaybeHalfClose();
+
+  EventLoop* const loop_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  Handler* const handler_;
+  absl::BitGen gen_;
+
+  Stream* stream_ = nullptr;  // owned by gRPC until OnDone
+  bool welcomed_ = false;
+  bool writing_ = false;
+  std::vector<v1::WorkerMessage> queue_;
+  bool closing_ = false;
+  absl::AnyInvocable<void()> closed_;
+  int failures_ = 0;
+  EventLoop::TimerId reconnect_timer_ = 0;
+  EventLoop::TimerId close_deadline_timer_ = 0;
+  absl::Time last_send_;
+};
+
+}  // namespace fetchfleet::worker

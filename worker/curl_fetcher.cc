@@ -1,0 +1,364 @@
+#include "worker/curl_fetcher.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/logging.h"
+
+namespace fetchfleet::worker {
+
+struct CurlFetcher::Transfer {
+  uint64_t id = 0;
+  CurlFetcher* fetcher = nullptr;
+  CURL* easy = nullptr;
+  curl_slist* request_headers = nullptr;
+  std::string body;  // request body, alive while curl reads it
+  AttemptSettings settings;
+  Done done;
+  AttemptResult result;
+  std::string
+      blocked_message;  // set when the egress policy refused a connection
+
+  ~Transfer() {
+    if (easy != nullptr) curl_easy_cleanup(easy);
+    curl_slist_free_all(request_headers);
+  }
+};
+
+namespace {
+
+// A global init that runs once, before any thread uses curl.
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+
+void EnsureCurlGlobal() { static CurlGlobal global; }
+
+v1::ErrorKind ClassifyCurlError(CURLcode code) {
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return v1::ERROR_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return v1::ERROR_DNS;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+      return v1::ERROR_TLS;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      return v1::ERROR_BLOCKED;  // a redirect to a scheme other than http(s)
+    case CURLE_FILESIZE_EXCEEDED:
+      return v1::ERROR_TOO_LARGE;
+    case CURLE_URL_MALFORMAT:
+      return v1::ERROR_INVALID_REQUEST;
+    default:
+      // Connection refused, reset, nothing received, partial transfers:
+      // transient.
+      return v1::ERROR_CONNECT;
+  }
+}
+
+}  // namespace
+
+CurlFetcher::CurlFetcher(EventLoop* loop, const EgressPolicy* policy,
+                         Options options)
+    : loop_(loop), policy_(policy), options_(std::move(options)) {
+  EnsureCurlGlobal();
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION,
+                    &CurlFetcher::SocketCallback);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION,
+                    &CurlFetcher::TimerCallback);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options_.max_connects);
+  if (options_.max_total_connections > 0) {
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      options_.max_total_connections);
+  }
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+}
+
+CurlFetcher::~CurlFetcher() {
+  for (auto& [id, transfer] : transfers_)
+    curl_multi_remove_handle(multi_, transfer->easy);
+  transfers_.clear();
+  if (timer_ != 0) loop_->CancelTimer(timer_);
+  curl_multi_cleanup(multi_);
+}
+
+uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
+                            const AttemptSettings& settings, Done done) {
+  uint64_t id = next_id_++;
+  auto transfer = std::make_unique<Transfer>();
+  Transfer* t = transfer.get();
+  t->id = id;
+  t->fetcher = this;
+  t->settings = settings;
+  t->done = std::move(done);
+  t->easy = curl_easy_init();
+  CURL* e = t->easy;
+  if (e == nullptr) {
+    AttemptResult result;
+    result.outcome.error = v1::ERROR_CONNECT;
+    result.error_message = "curl_easy_init failed";
+    transfers_.emplace(id, std::move(transfer));
+    FailSoon(id, std::move(result));
+    return id;
+  }
+  curl_easy_setopt(e, CURLOPT_URL, request.url().c_str());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(request.timeout_ms()));
+  curl_easy_setopt(
+      e, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(std::min<uint32_t>(request.timeout_ms(), 10000)));
+  curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+                   &CurlFetcher::OpenSocketCallback);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &CurlFetcher::WriteCallback);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &CurlFetcher::HeaderCallback);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+
+  const std::string& method = request.method();
+  if (method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+  if (!request.body().empty() || method == "POST" || method == "PUT" ||
+      method == "PATCH") {
+    t->body = request.body();
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(t->body.size()));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
+  }
+  for (const v1::Header& header : request.headers()) {
+    std::string line = header.value().empty()
+                           ? absl::StrCat(header.name(), ";")
+                           : absl::StrCat(header.name(), ": ", header.value());
+    t->request_headers = curl_slist_append(t->request_headers, line.c_str());
+  }
+  // curl adds "Expect: 100-continue" to larger bodies; it costs a round trip
+  // for nothing.
+  t->request_headers = curl_slist_append(t->request_headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->request_headers);
+
+  transfers_.emplace(id, std::move(transfer));
+  CURLMcode code = curl_multi_add_handle(multi_, e);
+  if (code != CURLM_OK) {
+    AttemptResult result;
+    result.outcome.error = v1::ERROR_CONNECT;
+    result.error_message =
+        absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(code));
+    FailSoon(id, std::move(result));
+  }
+  return id;
+}
+
+void CurlFetcher::FailSoon(uint64_t id, AttemptResult result) {
+  loop_->RunAfter(absl::ZeroDuration(),
+                  [this, id, result = std::move(result)]() mutable {
+                    auto it = transfers_.find(id);
+                    if (it == transfers_.end()) return;
+                    Done done = std::move(it->second->done);
+                    transfers_.erase(it);
+                    done(std::move(result));
+                  });
+}
+
+void CurlFetcher::Abort(uint64_t handle) {
+  auto it = transfers_.find(handle);
+  if (it == transfers_.end()) return;
+  curl_multi_remove_handle(multi_, it->second->easy);
+  transfers_.erase(it);
+}
+
+int CurlFetcher::SocketCallback(CURL* /*easy*/, curl_socket_t fd, int what,
+                                void* self, void* /*socketp*/) {
+  auto* fetcher = static_cast<CurlFetcher*>(self);
+  if (what == CURL_POLL_REMOVE) {
+    fetcher->loop_->UnwatchFd(fd);
+    return 0;
+  }
+  uint32_t events = 0;
+  if (what & CURL_POLL_IN) events |= EPOLLIN;
+  if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+  fetcher->loop_->WatchFd(fd, events, [fetcher, fd](uint32_t ready) {
+    fetcher->OnSocketEvent(fd, ready);
+  });
+  return 0;
+}
+
+int CurlFetcher::TimerCallback(CURLM* /*multi*/, long timeout_ms, void* self) {
+  auto* fetcher = static_cast<CurlFetcher*>(self);
+  if (fetcher->timer_ != 0) {
+    fetcher->loop_->CancelTimer(fetcher->timer_);
+    fetcher->timer_ = 0;
+  }
+  if (timeout_ms >= 0) {
+    // Never call back into curl from inside its own callback: arm a timer
+    // instead.
+    fetcher->timer_ =
+        fetcher->loop_->RunAfter(absl::Milliseconds(timeout_ms), [fetcher] {
+          fetcher->timer_ = 0;
+          fetcher->OnTimeout();
+        });
+  }
+  return 0;
+}
+
+curl_socket_t CurlFetcher::OpenSocketCallback(void* data, curlsocktype purpose,
+                                              curl_sockaddr* address) {
+  auto* t = static_cast<Transfer*>(data);
+  if (purpose == CURLSOCKTYPE_IPCXN) {
+    absl::Status allowed = t->fetcher->policy_->Check(&address->addr);
+    if (!allowed.ok()) {
+      t->blocked_message = std::string(allowed.message());
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC,
+                  address->protocol);
+}
+
+size_t CurlFetcher::WriteCallback(char* data, size_t size, size_t count,
+                                  void* transfer) {
+  auto* t = static_cast<Transfer*>(transfer);
+  size_t n = size * count;
+  t->result.body_bytes += n;
+  size_t room =
+      t->settings.body_cap_bytes -
+      std::min<uint64_t>(t->result.body.size(), t->settings.body_cap_bytes);
+  if (n > room) {
+    t->result.body.append(data, room);
+    t->result.truncated = true;
+    return 0;  // stop the transfer: the cap is reached (CURLE_WRITE_ERROR,
+               // handled as truncation)
+  }
+  t->result.body.append(data, n);
+  return n;
+}
+
+size_t CurlFetcher::HeaderCallback(char* data, size_t size, size_t count,
+                                   void* transfer) {
+  auto* t = static_cast<Transfer*>(transfer);
+  size_t n = size * count;
+  if (!t->settings.include_headers) return n;
+  absl::string_view line(data, n);
+  if (absl::StartsWith(line, "HTTP/")) {
+    t->result.headers
+        .clear();  // a new response (after a redirect or 100-continue)
+    return n;
+  }
+  size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return n;
+  std::string name =
+      absl::AsciiStrToLower(absl::StripAsciiWhitespace(line.substr(0, colon)));
+  absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
+  for (v1::Header& header : t->result.headers) {
+    if (header.name() == name) {  // repeated headers are joined, as HTTP allows
+      header.mutable_value()->append(", ");
+      header.mutable_value()->append(value.data(), value.size());
+      return n;
+    }
+  }
+  v1::Header header;
+  header.set_name(name);
+  header.set_value(std::string(value));
+  t->result.headers.push_back(std::move(header));
+  return n;
+}
+
+void CurlFetcher::OnSocketEvent(curl_socket_t fd, uint32_t events) {
+  int flags = 0;
+  if (events & EPOLLIN) flags |= CURL_CSELECT_IN;
+  if (events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+  if (events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, flags, &running);
+  DrainFinished();
+}
+
+void CurlFetcher::OnTimeout() {
+  int running = 0;
+  curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+  DrainFinished();
+}
+
+void CurlFetcher::DrainFinished() {
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    Transfer* t = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &t);
+    Finish(t, message->data.result);
+  }
+}
+
+void CurlFetcher::Finish(Transfer* t, CURLcode code) {
+  AttemptResult& result = t->result;
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_off_t total_us = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+  curl_off_t retry_after_s = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after_s);
+  result.latency_ms = static_cast<double>(total_us) / 1000.0;
+  result.outcome.http_status = static_cast<int>(status);
+  result.outcome.retry_after = absl::Seconds(retry_after_s);
+
+  if (code == CURLE_WRITE_ERROR && result.truncated) code = CURLE_OK;
+  if (code == CURLE_OK) {
+    result.outcome.error = (status >= 200 && status < 300)
+                               ? v1::ERROR_NONE
+                               : v1::ERROR_HTTP_STATUS;
+    if (result.outcome.error != v1::ERROR_NONE) {
+      result.error_message = absl::StrCat("HTTP ", status);
+    }
+  } else if (!t->blocked_message.empty()) {
+    result.outcome.error = v1::ERROR_BLOCKED;
+    result.error_message = t->blocked_message;
+  } else if (code == CURLE_TOO_MANY_REDIRECTS) {
+    result.outcome.error = v1::ERROR_HTTP_STATUS;
+    result.error_message = "more than 5 redirects";
+  } else {
+    result.outcome.error = ClassifyCurlError(code);
+    result.error_message = curl_easy_strerror(code);
+    if (code == CURLE_UNSUPPORTED_PROTOCOL) {
+      result.error_message =
+          "redirect to a scheme other than http or https refused";
+    }
+  }
+
+  curl_multi_remove_handle(multi_, t->easy);
+  auto it = transfers_.find(t->id);
+  Done done = std::move(it->second->done);
+  AttemptResult out = std::move(it->second->result);
+  transfers_.erase(it);
+  done(std::move(out));
+}
+
+}  // namespace fetchfleet::worker

@@ -1,0 +1,118 @@
+// fetchfleet-worker: parses flags, connects to the coordinator and fetches on
+// an event loop until SIGTERM/SIGINT, then drains.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "common/egress_policy.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/rate_limiter.h"
+#include "worker/worker.h"
+
+namespace {
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "worker";
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace fetchfleet;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  worker::WorkerOptions options;
+  options.name = Hostname();
+  std::string coordinator = "localhost:7070";
+  std::vector<std::string> allow_cidrs;
+  std::string log_level = "info";
+  FlagSet flags(
+      "fetchfleet-worker: fetches the coordinator's assignments with libcurl "
+      "on an event loop.\n\n"
+      "usage: fetchfleet-worker [flags]",
+      "FETCHFLEET_");
+  flags.String("coordinator", &coordinator, "coordinator gRPC address");
+  flags.Int("max-inflight", &options.max_inflight,
+            "requests this worker holds at once");
+  flags.String("name", &options.name,
+               "worker name shown in results and `fetchctl workers`");
+  flags.StringList("allow-cidr", &allow_cidrs,
+                   "let the egress policy connect to this range (repeatable), "
+                   "e.g. 127.0.0.0/8");
+  flags.Duration("drain-timeout", &options.drain_timeout,
+                 "on SIGTERM, how long in-flight requests may take to finish");
+  flags.String("log-level", &log_level, "debug, info, warning or error");
+  auto args = flags.Parse(argc, argv);
+  if (!args.ok()) {
+    bool help = absl::IsNotFound(args.status());
+    std::fprintf(help ? stdout : stderr, "%s\n",
+                 std::string(args.status().message()).c_str());
+    return help ? 0 : 2;
+  }
+  if (!args->empty()) {
+    std::fprintf(stderr, "unexpected argument \"%s\"\n", (*args)[0].c_str());
+    return 2;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr,
+                 "--log-level: \"%s\" is not debug, info, warning or error\n",
+                 log_level.c_str());
+    return 2;
+  }
+  if (options.max_inflight < 1 || options.max_inflight > 100000) {
+    std::fprintf(stderr, "--max-inflight must be from 1 to 100000\n");
+    return 2;
+  }
+  SetLogLevel(level);
+  SetLogComponent("worker");
+
+  EgressPolicy policy;
+  for (const std::string& text : allow_cidrs) {
+    auto cidr = Cidr::Parse(text);
+    if (!cidr.ok()) {
+      std::fprintf(stderr, "--allow-cidr: %s\n",
+                   std::string(cidr.status().message()).c_str());
+      return 2;
+    }
+    policy.Allow(*cidr);
+  }
+
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);
+  channel_args.SetMaxSendMessageSize(64 << 20);
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  auto channel = grpc::CreateCustomChannel(
+      coordinator, grpc::InsecureChannelCredentials(), channel_args);
+
+  EventLoop loop;
+  LocalRateLimiter limiter(loop.clock());
+  worker::Worker worker(&loop, channel, &policy, &limiter, options);
+  loop.Post([&] { worker.Start(); });
+  FF_LOG(INFO) << "worker " << options.name << " connecting to " << coordinator
+               << " (max in flight " << options.max_inflight << ")";
+
+  std::thread signal_thread([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    FF_LOG(INFO) << "signal " << signal_number << ": draining";
+    loop.Post([&] { worker.Drain([&] { loop.Stop(); }); });
+  });
+  loop.Run();
+  // The loop only stops after a drain, which only starts from the signal
+  // thread.
+  signal_thread.join();
+  return 0;
+}

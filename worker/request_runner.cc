@@ -1,0 +1,142 @@
+#include "worker/request_runner.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/request_parser.h"
+
+namespace fetchfleet::worker {
+
+RequestRunner::RequestRunner(EventLoop* loop, CurlFetcher* fetcher,
+                             RateLimiter* limiter, BackoffConfig backoff,
+                             std::string worker_name, Complete on_complete)
+    : loop_(loop),
+      fetcher_(fetcher),
+      limiter_(limiter),
+      backoff_(backoff),
+      worker_name_(std::move(worker_name)),
+      on_complete_(std::move(on_complete)) {}
+
+RequestRunner::~RequestRunner() {
+  *alive_ = false;
+  CancelAll();
+}
+
+void RequestRunner::Add(v1::Assignment assignment) {
+  auto task = std::make_unique<Task>();
+  task->lease_id = assignment.lease_id();
+  task->request = std::move(*assignment.mutable_request());
+  task->settings.include_headers = assignment.include_headers();
+  task->settings.body_cap_bytes = assignment.body_cap_bytes()
+                                      ? assignment.body_cap_bytes()
+                                      : kDefaultBodyCapBytes;
+  if (task->request.max_attempts() == 0)
+    task->request.set_max_attempts(kDefaultMaxAttempts);
+  if (task->request.timeout_ms() == 0)
+    task->request.set_timeout_ms(kDefaultTimeoutMs);
+  Task* raw = task.get();
+  auto [it, inserted] = tasks_.emplace(raw->lease_id, std::move(task));
+  if (!inserted)
+    return;  // the coordinator never sends a lease twice; ignore if it did
+  WaitForSlot(raw);
+}
+
+void RequestRunner::WaitForSlot(Task* task) {
+  uint64_t lease_id = task->lease_id;
+  limiter_->Reserve(task->request.rate_key(),
+                    [this, alive = alive_, lease_id](absl::Duration delay) {
+                      if (!*alive) return;
+                      auto it = tasks_.find(lease_id);
+                      if (it == tasks_.end())
+                        return;  // cancelled while waiting for its slot
+                      Task* t = it->second.get();
+                      if (delay <= absl::ZeroDuration()) {
+                        StartAttempt(t);
+                        return;
+                      }
+                      t->timer = loop_->RunAfter(delay, [this, lease_id] {
+                        auto found = tasks_.find(lease_id);
+                        if (found == tasks_.end()) return;
+                        found->second->timer = 0;
+                        StartAttempt(found->second.get());
+                      });
+                    });
+}
+
+void RequestRunner::StartAttempt(Task* task) {
+  ++task->attempts;
+  uint64_t lease_id = task->lease_id;
+  task->fetch = fetcher_->Start(task->request, task->settings,
+                                [this, lease_id](AttemptResult r) {
+                                  OnAttemptDone(lease_id, std::move(r));
+                                });
+}
+
+void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
+  auto it = tasks_.find(lease_id);
+  if (it == tasks_.end()) return;
+  Task* task = it->second.get();
+  task->fetch = 0;
+  if (IsRetryable(attempt.outcome) &&
+      task->attempts < task->request.max_attempts()) {
+    absl::Duration delay =
+        RetryDelay(task->attempts, attempt.outcome, backoff_, gen_);
+    task->timer = loop_->RunAfter(delay, [this, lease_id] {
+      auto found = tasks_.find(lease_id);
+      if (found == tasks_.end()) return;
+      found->second->timer = 0;
+      WaitForSlot(found->second.get());
+    });
+    return;
+  }
+  v1::FetchResult result;
+  result.set_index(task->request.index());
+  result.set_id(task->request.id());
+  result.set_url(task->request.url());
+  result.set_status(attempt.outcome.http_status);
+  result.set_ok(attempt.outcome.error == v1::ERROR_NONE);
+  result.set_attempts(task->attempts);
+  result.set_latency_ms(attempt.latency_ms);
+  result.set_body_bytes(attempt.body_bytes);
+  result.set_body(std::move(attempt.body));
+  result.set_truncated(attempt.truncated);
+  result.set_error(attempt.outcome.error);
+  if (attempt.outcome.error != v1::ERROR_NONE) {
+    result.set_error_message(
+        task->attempts > 1 ? absl::StrCat(attempt.error_message, " (after ",
+                                          task->attempts, " attempts)")
+                           : attempt.error_message);
+  }
+  for (v1::Header& header : attempt.headers)
+    *result.add_headers() = std::move(header);
+  result.set_worker(worker_name_);
+  tasks_.erase(it);
+  ++completed_;
+  on_complete_(lease_id, std::move(result));
+}
+
+void RequestRunner::Stop(Task* task) {
+  if (task->fetch != 0) fetcher_->Abort(task->fetch);
+  if (task->timer != 0) loop_->CancelTimer(task->timer);
+}
+
+void RequestRunner::Cancel(uint64_t lease_id) {
+  auto it = tasks_.find(lease_id);
+  if (it == tasks_.end()) return;
+  Stop(it->second.get());
+  tasks_.erase(it);
+}
+
+void RequestRunner::CancelAll() {
+  for (auto& [id, task] : tasks_) Stop(task.get());
+  tasks_.clear();
+}
+
+std::vector<uint64_t> RequestRunner::ReleaseUnstarted() {
+  std::vector<uint64_t> released;
+  for (auto& [id, task] : tasks_) {
+    if (task->attempts == 0) released.push_back(id);
+  }
+  for (uint64_t id : released) Cancel(id);
+  return released;
+}
+
+}  // namespace fetchfleet::worker

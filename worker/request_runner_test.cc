@@ -1,0 +1,129 @@
+#include "worker/request_runner.h"
+
+#include <map>
+
+#include "gtest/gtest.h"
+#include "tests/testing/http_test_server.h"
+
+namespace fetchfleet::worker {
+namespace {
+
+class RequestRunnerTest : public ::testing::Test {
+ protected:
+  RequestRunnerTest()
+      : fetcher_(&loop_, &policy_, {}),
+        limiter_(loop_.clock()),
+        runner_(&loop_, &fetcher_, &limiter_, FastBackoff(), "w-test",
+                [this](uint64_t lease_id, v1::FetchResult result) {
+                  results_[lease_id] = std::move(result);
+                  if (results_.size() == expected_) loop_.Stop();
+                }) {
+    policy_.Allow(*Cidr::Parse("127.0.0.0/8"));
+  }
+
+  static BackoffConfig FastBackoff() {
+    BackoffConfig b;
+    b.base = absl::Milliseconds(1);
+    b.cap = absl::Milliseconds(5);
+    b.max_retry_after = absl::Milliseconds(5);
+    return b;
+  }
+
+  void Run(
+      const std::vector<std::pair<std::string, uint32_t>>& urls_and_attempts) {
+    expected_ = urls_and_attempts.size();
+    loop_.Post([&] {
+      uint64_t lease = 1;
+      for (const auto& [url, attempts] : urls_and_attempts) {
+        v1::Assignment a;
+        a.set_lease_id(lease++);
+        a.mutable_request()->set_url(url);
+        a.mutable_request()->set_id(absl::StrCat("r", lease - 1));
+        a.mutable_request()->set_method("GET");
+        a.mutable_request()->set_rate_key("local");
+        a.mutable_request()->set_max_attempts(attempts);
+        a.mutable_request()->set_timeout_ms(5000);
+        runner_.Add(std::move(a));
+      }
+    });
+    loop_.Run();
+  }
+
+  testing::HttpTestServer server_;
+  EgressPolicy policy_;
+  EventLoop loop_;
+  CurlFetcher fetcher_;
+  LocalRateLimiter limiter_;
+  RequestRunner runner_;
+  std::map<uint64_t, v1::FetchResult> results_;
+  size_t expected_ = 0;
+};
+
+TEST_F(RequestRunnerTest, TransientFailuresAreRetriedUntilSuccess) {
+  Run({{server_.Url("/flaky/a/2"), 3}});
+  const v1::FetchResult& r = results_[1];
+  EXPECT_TRUE(r.ok()) << r.error_message();
+  EXPECT_EQ(r.attempts(), 3u);
+  EXPECT_EQ(r.worker(), "w-test");
+  EXPECT_EQ(server_.Hits("/flaky/a/2"), 3);
+}
+
+TEST_F(RequestRunnerTest, AttemptsAreCappedAndTheLastStatusIsKept) {
+  Run({{server_.Url("/status/500"), 4}});
+  const v1::FetchResult& r = results_[1];
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status(), 500);
+  EXPECT_EQ(r.error(), v1::ERROR_HTTP_STATUS);
+  EXPECT_EQ(r.attempts(), 4u);
+  EXPECT_NE(r.error_message().find("after 4 attempts"), std::string::npos);
+  EXPECT_EQ(server_.Hits("/status/500"), 4);
+}
+
+TEST_F(RequestRunnerTest, ClientErrorsAreNeverRetried) {
+  Run({{server_.Url("/status/404"), 5}, {server_.Url("/status/400"), 5}});
+  EXPECT_EQ(results_[1].attempts(), 1u);
+  EXPECT_EQ(results_[2].attempts(), 1u);
+  EXPECT_EQ(server_.Hits("/status/404"), 1);
+}
+
+TEST_F(RequestRunnerTest, ThrottledRequestsAreRetried) {
+  Run({{server_.Url("/throttle/t/1/1"), 3}});
+  EXPECT_TRUE(results_[1].ok());
+  EXPECT_EQ(results_[1].attempts(), 2u);
+}
+
+TEST_F(RequestRunnerTest, RateLimitSpacesStarts) {
+  limiter_.SetLimit("local", RateLimit{20, 1});
+  std::vector<std::pair<std::string, uint32_t>> requests;
+  for (int i = 0; i < 6; ++i) requests.push_back({server_.Url("/rl"), 1});
+  Run(requests);
+  auto arrivals = server_.Arrivals();
+  ASSERT_EQ(arrivals.size(), 6u);
+  // Six starts at 20/s with burst 1 span at least five intervals of 50 ms.
+  EXPECT_GE(arrivals.back().second - arrivals.front().second,
+            absl::Milliseconds(240));
+}
+
+TEST_F(RequestRunnerTest, CancelledRequestsNeverReport) {
+  expected_ = 1;
+  loop_.Post([&] {
+    for (uint64_t lease : {1, 2}) {
+      v1::Assignment a;
+      a.set_lease_id(lease);
+      a.mutable_request()->set_url(
+          server_.Url(lease == 1 ? "/delay/300" : "/fast"));
+      a.mutable_request()->set_method("GET");
+      a.mutable_request()->set_max_attempts(1);
+      a.mutable_request()->set_timeout_ms(5000);
+      runner_.Add(std::move(a));
+    }
+    runner_.Cancel(1);
+  });
+  loop_.Run();
+  EXPECT_EQ(results_.count(1), 0u);
+  EXPECT_EQ(results_.count(2), 1u);
+  EXPECT_EQ(runner_.size(), 0u);
+}
+
+}  // namespace
+}  // namespace fetchfleet::worker
