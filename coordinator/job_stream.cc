@@ -22,6 +22,9 @@ void JobStream::Pump() {
   if (!sent_id_) {
     out_.set_job_id(job_->id());
     sent_id_ = true;
+  } else if (!sent_input_complete_ && job_->input_closed()) {
+    *out_.mutable_input_complete() = job_->Status();
+    sent_input_complete_ = true;
   } else if (cursor_ < job_->next_seq()) {
     if (cursor_ < job_->first_held_seq()) {
       FinishOnce(grpc::Status(

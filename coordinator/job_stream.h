@@ -53,6 +53,7 @@ class JobStream final : public JobListener {
   uint64_t cursor_ = 1;
   uint64_t batch_end_ = 0;  // last seq of the write in progress
   bool sent_id_ = false;
+  bool sent_input_complete_ = false;
   bool writing_ = false;
   bool final_written_ = false;
   bool finished_ = false;

@@ -164,16 +164,25 @@ Job* Scheduler::NextDispatchableJob() {
 
 void Scheduler::Dispatch() {
   absl::Time now = clock_->Now();
+  // Work is dealt in rounds of small chunks, so that every worker with credit
+  // gets a share; each worker's share of one Dispatch still goes out as few
+  // messages as possible.
+  std::map<uint64_t, v1::CoordinatorMessage> outgoing;
+  std::map<uint64_t, size_t> outgoing_bytes;
+  auto flush = [&](uint64_t worker_id) {
+    auto it = outgoing.find(worker_id);
+    if (it == outgoing.end() || it->second.assignments_size() == 0) return;
+    workers_[worker_id].channel->Send(std::move(it->second));
+    outgoing.erase(it);
+    outgoing_bytes.erase(worker_id);
+  };
   bool progress = true;
   while (progress) {
     progress = false;
     for (auto& [id, worker] : workers_) {
-      if (worker.draining || worker.credit == 0) continue;
-      v1::CoordinatorMessage message;
-      size_t bytes = 0;
-      size_t limit = std::min<uint64_t>(worker.credit, options_.max_batch);
-      while (static_cast<size_t>(message.assignments_size()) < limit &&
-             bytes < options_.max_batch_bytes) {
+      for (size_t taken = 0; taken < options_.dispatch_chunk &&
+                             worker.credit > 0 && !worker.draining;
+           ++taken) {
         Job* job = NextDispatchableJob();
         if (job == nullptr) break;
         v1::FetchRequest request = job->TakePending();
@@ -185,20 +194,24 @@ void Scheduler::Dispatch() {
             per_attempt * static_cast<int64_t>(
                               std::max<uint32_t>(request.max_attempts(), 1)) +
             options_.lease_slack;
-        v1::Assignment* assignment = message.add_assignments();
+        v1::Assignment* assignment = outgoing[id].add_assignments();
         *assignment->mutable_request() = request;
         assignment->set_include_headers(job->options().include_headers());
         assignment->set_body_cap_bytes(job->options().body_cap_bytes());
-        bytes += request.ByteSizeLong();
+        outgoing_bytes[id] += request.ByteSizeLong();
         assignment->set_lease_id(
             leases_.Grant(id, job->id(), std::move(request), deadline));
+        --worker.credit;
+        progress = true;
+        if (static_cast<size_t>(outgoing[id].assignments_size()) >=
+                options_.max_batch ||
+            outgoing_bytes[id] >= options_.max_batch_bytes) {
+          flush(id);
+        }
       }
-      if (message.assignments_size() == 0) continue;
-      worker.credit -= message.assignments_size();
-      worker.channel->Send(std::move(message));
-      progress = true;
     }
   }
+  while (!outgoing.empty()) flush(outgoing.begin()->first);
   ResumeInputs();
 }
 

@@ -59,6 +59,7 @@ struct SchedulerOptions {
   absl::Duration lease_slack = absl::Seconds(30);
   absl::Duration max_backoff = absl::Seconds(60);
   size_t max_batch = 256;
+  size_t dispatch_chunk = 16;  // requests per worker per dealing round
   size_t max_batch_bytes = 4 << 20;
   size_t ended_jobs_kept = 100;
   absl::Duration ended_job_ttl = absl::Hours(1);

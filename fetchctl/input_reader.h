@@ -1,0 +1,40 @@
+// InputReader: reads a job list (a file or stdin) as lines, in bounded memory
+// whatever the file's size. A line longer than the request-line limit is cut
+// just past the limit (the coordinator then reports it as too_large) and the
+// rest of it is skipped unread.
+//
+// Not thread-safe: one reader thread.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fetchfleet::fetchctl {
+
+class InputReader {
+ public:
+  // Open opens `path`; "-" means stdin.
+  static absl::StatusOr<std::unique_ptr<InputReader>> Open(
+      const std::string& path);
+  ~InputReader();
+
+  // NextBatch fills `lines` with up to `max_lines` lines or about `max_bytes`
+  // bytes; returns false at the end of input (with `lines` empty).
+  bool NextBatch(size_t max_lines, size_t max_bytes,
+                 std::vector<std::string>* lines);
+
+ private:
+  explicit InputReader(FILE* file, bool owned) : file_(file), owned_(owned) {}
+  bool NextLine(std::string* line);
+
+  FILE* file_;
+  bool owned_;
+  std::string buffer_;
+  size_t pos_ = 0;
+  bool eof_ = false;
+};
+
+}  // namespace fetchfleet::fetchctl

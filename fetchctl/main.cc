@@ -1,0 +1,234 @@
+// fetchctl: the fetchfleet command-line client. Parses the command and its
+// flags, then hands off to job_client (submit, watch, run), admin_commands
+// (jobs, status, cancel, workers) or embedded_fleet (run).
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/request_parser.h"
+#include "fetchctl/admin_commands.h"
+#include "fetchctl/embedded_fleet.h"
+#include "fetchctl/job_client.h"
+
+namespace fetchfleet::fetchctl {
+namespace {
+
+constexpr char kUsage[] =
+    "fetchctl: the fetchfleet client.\n\n"
+    "usage: fetchctl [--coordinator ADDR] COMMAND [flags] [args]\n\n"
+    "commands:\n"
+    "  submit [FILE|-]        submit a job list; stream its results as JSON "
+    "Lines\n"
+    "  watch JOB_ID           re-attach to a job's results (--from SEQ)\n"
+    "  jobs                   list jobs\n"
+    "  status JOB_ID          one job's progress\n"
+    "  cancel JOB_ID          cancel a job\n"
+    "  workers                connected workers\n"
+    "  run [FILE|-]           the whole fleet in this process (no coordinator, "
+    "no Redis)\n\n"
+    "Run `fetchctl COMMAND --help` for a command's flags.";
+
+struct JobFlags {
+  int64_t max_attempts = kDefaultMaxAttempts;
+  absl::Duration timeout = absl::Milliseconds(kDefaultTimeoutMs);
+  int64_t concurrency = 0;
+  std::string output;
+  bool detach = false;
+  bool no_progress = false;
+  bool headers = false;
+  int64_t max_body = kDefaultBodyCapBytes;
+};
+
+void AddJobFlags(FlagSet* flags, JobFlags* job) {
+  flags->Int("max-attempts", &job->max_attempts, "attempts per request (1-20)");
+  flags->Duration("timeout", &job->timeout, "per-attempt timeout");
+  flags->Int("concurrency", &job->concurrency,
+             "the job's in-flight cap across the fleet (0 = none)");
+  flags->String("output", &job->output,
+                "write results to this file instead of stdout");
+  flags->Bool("no-progress", &job->no_progress, "no progress bar");
+  flags->Bool("headers", &job->headers, "include response headers in results");
+  flags->Int("max-body", &job->max_body,
+             "body bytes kept per result; longer ones are truncated");
+}
+
+absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
+  if (job.max_attempts < 1 || job.max_attempts > kMaxAttemptsLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-attempts must be from 1 to ", kMaxAttemptsLimit));
+  }
+  int64_t timeout_ms = absl::ToInt64Milliseconds(job.timeout);
+  if (timeout_ms < 1 || timeout_ms > kMaxTimeoutMs) {
+    return absl::InvalidArgumentError("--timeout must be from 1ms to 10m");
+  }
+  if (job.concurrency < 0)
+    return absl::InvalidArgumentError("--concurrency must be >= 0");
+  if (job.max_body < 1 || job.max_body > (64 << 20)) {
+    return absl::InvalidArgumentError("--max-body must be from 1 to 67108864");
+  }
+  v1::JobOptions options;
+  options.set_max_attempts(job.max_attempts);
+  options.set_timeout_ms(timeout_ms);
+  options.set_concurrency(job.concurrency);
+  options.set_include_headers(job.headers);
+  options.set_body_cap_bytes(job.max_body);
+  return options;
+}
+
+std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+  return kExitUsage;
+}
+
+int Main(int argc, char** argv) {
+  // Find the command: the first argument that is not a global flag or its
+  // value.
+  std::string coordinator = "localhost:7070";
+  if (const char* env = std::getenv("FETCHFLEET_COORDINATOR"); env && *env)
+    coordinator = env;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--coordinator" && i + 1 < argc) {
+      coordinator = argv[++i];
+    } else if (arg.rfind("--coordinator=", 0) == 0) {
+      coordinator = arg.substr(strlen("--coordinator="));
+    } else if (arg == "-h" || arg == "--help") {
+      std::printf("%s\n", kUsage);
+      return kExitOk;
+    } else {
+      break;
+    }
+  }
+  if (i >= argc) return Usage(kUsage);
+  std::string command = argv[i];
+
+  JobFlags job;
+  uint64_t from_seq = 1;
+  int64_t from_flag = 1;
+  std::vector<std::string> allow_cidrs;
+  int64_t max_inflight = 512;
+  FlagSet flags(absl::StrCat("usage: fetchctl ", command, " [flags] [args]"),
+                "");
+  flags.String("coordinator", &coordinator,
+               "coordinator address (env FETCHFLEET_COORDINATOR)");
+  if (command == "submit" || command == "run") {
+    AddJobFlags(&flags, &job);
+    if (command == "submit") {
+      flags.Bool("detach", &job.detach,
+                 "print the job id once the input is in, then return");
+    } else {
+      flags.StringList(
+          "allow-cidr", &allow_cidrs,
+          "let the embedded worker connect to this range (repeatable)");
+      flags.Int("max-inflight", &max_inflight,
+                "requests the embedded worker holds at once");
+    }
+  } else if (command == "watch") {
+    flags.Int("from", &from_flag, "first result seq to print");
+    flags.String("output", &job.output,
+                 "write results to this file instead of stdout");
+    flags.Bool("no-progress", &job.no_progress, "no progress bar");
+  } else if (command != "jobs" && command != "status" && command != "cancel" &&
+             command != "workers") {
+    return Usage(absl::StrCat("unknown command \"", command, "\"\n\n", kUsage));
+  }
+  auto args = flags.Parse(argc, argv, i + 1);
+  if (!args.ok()) {
+    if (absl::IsNotFound(args.status())) {
+      std::printf("%s\n", std::string(args.status().message()).c_str());
+      return kExitOk;
+    }
+    return Usage(std::string(args.status().message()));
+  }
+  from_seq = from_flag < 1 ? 1 : from_flag;
+
+  auto need_args = [&](size_t n, const char* what) -> bool {
+    if (args->size() != n) {
+      std::fprintf(stderr, "usage: fetchctl %s %s\n", command.c_str(), what);
+      return false;
+    }
+    return true;
+  };
+
+  OutputOptions output;
+  output.output_path = job.output;
+  output.detach = job.detach;
+  output.progress = !job.no_progress && ::isatty(STDERR_FILENO);
+  output.coordinator = coordinator;
+
+  if (command == "run") {
+    if (args->size() > 1) return Usage("usage: fetchctl run [FILE|-]");
+    auto options = ToJobOptions(job);
+    if (!options.ok()) return Usage(std::string(options.status().message()));
+    auto input = InputReader::Open(args->empty() ? "-" : (*args)[0]);
+    if (!input.ok()) return Usage(std::string(input.status().message()));
+    EgressPolicy policy;
+    for (const std::string& text : allow_cidrs) {
+      auto cidr = Cidr::Parse(text);
+      if (!cidr.ok())
+        return Usage(absl::StrCat("--allow-cidr: ", cidr.status().message()));
+      policy.Allow(*cidr);
+    }
+    worker::WorkerOptions worker_options;
+    worker_options.name = "local";
+    worker_options.max_inflight = max_inflight;
+    SetLogLevel(LogLevel::kWarning);
+    auto fleet = EmbeddedFleet::Start(std::move(policy), worker_options);
+    if (!fleet.ok()) {
+      std::fprintf(stderr, "error: %s\n",
+                   std::string(fleet.status().message()).c_str());
+      return kExitSomeFailed;
+    }
+    return SubmitJob((*fleet)->channel(), *options, input->get(), output);
+  }
+
+  std::shared_ptr<grpc::Channel> channel = Dial(coordinator);
+  if (!CheckReachable(channel, absl::Seconds(5))) {
+    std::fprintf(stderr, "error: cannot reach the coordinator at %s\n",
+                 coordinator.c_str());
+    return kExitUnreachable;
+  }
+  if (command == "submit") {
+    if (args->size() > 1) return Usage("usage: fetchctl submit [FILE|-]");
+    auto options = ToJobOptions(job);
+    if (!options.ok()) return Usage(std::string(options.status().message()));
+    auto input = InputReader::Open(args->empty() ? "-" : (*args)[0]);
+    if (!input.ok()) return Usage(std::string(input.status().message()));
+    return SubmitJob(channel, *options, input->get(), output);
+  }
+  if (command == "watch") {
+    if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;
+    return WatchJob(channel, (*args)[0], from_seq, output);
+  }
+  if (command == "jobs") return ListJobsCommand(channel);
+  if (command == "workers") return WorkersCommand(channel);
+  if (!need_args(1, "JOB_ID")) return kExitUsage;
+  if (command == "status") return StatusCommand(channel, (*args)[0]);
+  return CancelCommand(channel, (*args)[0]);
+}
+
+}  // namespace
+}  // namespace fetchfleet::fetchctl
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  fetchfleet::SetLogComponent("fetchctl");
+  return fetchfleet::fetchctl::Main(argc, argv);
+}
