@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/ascii.h"
@@ -44,14 +45,16 @@ std::string Quote(absl::string_view text) {
   constexpr size_t kMax = 60;
   std::string out;
   for (char c : text.substr(0, kMax)) {
-    if (c == '\r')
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\r') {
       out += "\\r";
-    else if (c == '\n')
+    } else if (c == '\n') {
       out += "\\n";
-    else if (static_cast<unsigned char>(c) < 0x20)
-      out += "?";
-    else
+    } else if (u < 0x20 || u > 0x7e) {
+      out += "?";  // ASCII only: a cut multi-byte sequence would not be UTF-8
+    } else {
       out += c;
+    }
   }
   if (text.size() > kMax) out += "...";
   return absl::StrCat("\"", out, "\"");
@@ -245,7 +248,14 @@ ParsedLine ParseRequestLine(absl::string_view line, uint64_t line_number,
     v1::FetchResult& result = parsed.error;
     result.set_index(index);
     result.set_id(request.id());
-    result.set_url(request.url().size() <= kMaxUrlBytes ? request.url() : "");
+    // Only an ASCII URL is echoed back: results are protobuf strings, which
+    // must be UTF-8.
+    bool ascii =
+        request.url().size() <= kMaxUrlBytes &&
+        std::all_of(request.url().begin(), request.url().end(), [](char c) {
+          return static_cast<unsigned char>(c) < 0x80;
+        });
+    result.set_url(ascii ? request.url() : "");
     result.set_error(absl::IsOutOfRange(status) ? v1::ERROR_TOO_LARGE
                                                 : v1::ERROR_INVALID_REQUEST);
     result.set_error_message(

@@ -106,13 +106,25 @@ void AppendJsonString(absl::string_view text, std::string* out) {
   out->push_back('"');
 }
 
+void AppendJsonStringLossy(absl::string_view text, std::string* out) {
+  if (IsValidUtf8(text)) {
+    AppendJsonString(text, out);
+    return;
+  }
+  std::string ascii(text);
+  for (char& c : ascii) {
+    if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  }
+  AppendJsonString(ascii, out);
+}
+
 void AppendResultJson(const v1::FetchResult& result, std::string* out) {
   char latency[32];
   std::snprintf(latency, sizeof(latency), "%.1f", result.latency_ms());
   absl::StrAppend(out, "{\"seq\": ", result.seq(), ", \"id\": ");
-  AppendJsonString(IsValidUtf8(result.id()) ? result.id() : "?", out);
+  AppendJsonStringLossy(result.id(), out);
   out->append(", \"url\": ");
-  AppendJsonString(IsValidUtf8(result.url()) ? result.url() : "?", out);
+  AppendJsonStringLossy(result.url(), out);
   absl::StrAppend(out, ", \"status\": ", result.status(),
                   ", \"ok\": ", result.ok() ? "true" : "false");
   if (!result.ok()) {
@@ -140,18 +152,17 @@ void AppendResultJson(const v1::FetchResult& result, std::string* out) {
     out->append(", \"headers\": {");
     bool first = true;
     for (const v1::Header& header : result.headers()) {
-      if (!IsValidUtf8(header.name()) || !IsValidUtf8(header.value())) continue;
       if (!first) out->append(", ");
       first = false;
-      AppendJsonString(header.name(), out);
+      AppendJsonStringLossy(header.name(), out);
       out->append(": ");
-      AppendJsonString(header.value(), out);
+      AppendJsonStringLossy(header.value(), out);
     }
     out->append("}");
   }
   if (!result.worker().empty()) {
     out->append(", \"worker\": ");
-    AppendJsonString(IsValidUtf8(result.worker()) ? result.worker() : "?", out);
+    AppendJsonStringLossy(result.worker(), out);
   }
   out->append("}");
 }

@@ -21,6 +21,10 @@ const char* ErrorKindName(v1::ErrorKind kind);
 // surrogates).
 bool IsValidUtf8(absl::string_view text);
 
+// AppendJsonStringLossy appends `text` as a quoted JSON string, bytes that are
+// not part of valid UTF-8 replaced by '?'.
+void AppendJsonStringLossy(absl::string_view text, std::string* out);
+
 // AppendJsonString appends `text` as a quoted JSON string. `text` must be valid
 // UTF-8; control characters are escaped.
 void AppendJsonString(absl::string_view text, std::string* out);

@@ -36,6 +36,7 @@ class EventPrinter {
       case v1::JobEvent::kInputComplete:
         progress_.SetTotal(event.input_complete().total());
         if (options_.detach) {
+          detached_ = true;
           std::printf("%s\n", job_id_.c_str());
           std::fprintf(
               stderr,
@@ -85,7 +86,7 @@ class EventPrinter {
           s.state() == v1::JOB_CANCELLED ? " [cancelled]" : "");
       return s.failed() > 0 ? kExitSomeFailed : kExitOk;
     }
-    if (options_.detach && !job_id_.empty() && status.ok()) return kExitOk;
+    if (detached_) return kExitOk;  // we hung up on purpose; the job runs on
     std::fprintf(stderr, "error: %s\n", status.error_message().c_str());
     if (!job_id_.empty()) {
       std::fprintf(
@@ -111,6 +112,7 @@ class EventPrinter {
   uint64_t last_seq_ = 0;
   v1::JobStatus finished_;
   bool got_finished_ = false;
+  bool detached_ = false;
 };
 
 // OpenOutput opens the result file, or returns stdout.
@@ -164,7 +166,10 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
   while (stream->Read(&event)) {
     if (!printer.Handle(event)) break;
   }
-  if (output.detach) context.TryCancel();
+  // Reading has stopped (the job ended, we detached, or the stream failed): end
+  // the call, so a writer blocked on flow control returns instead of waiting
+  // forever.
+  context.TryCancel();
   writer.join();
   grpc::Status status = stream->Finish();
   int code = printer.Finish(status);

@@ -1,0 +1,329 @@
+// End-to-end behaviour of the fleet: real coordinator and worker processes, a
+// real fetchctl, a real local HTTP server.
+#include "tests/integration/fleet.h"
+
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/testing/http_test_server.h"
+
+namespace fetchfleet::testing {
+namespace {
+
+using nlohmann::json;
+
+// ById indexes results by id and fails on an id seen twice.
+std::map<std::string, json> ById(const std::vector<json>& results) {
+  std::map<std::string, json> by_id;
+  for (const json& r : results) {
+    EXPECT_TRUE(by_id.emplace(r["id"].get<std::string>(), r).second)
+        << "duplicate " << r.dump();
+  }
+  return by_id;
+}
+
+void ExpectSeqsAreOneToN(const std::vector<json>& results) {
+  std::set<uint64_t> seqs;
+  for (const json& r : results) seqs.insert(r["seq"].get<uint64_t>());
+  ASSERT_EQ(seqs.size(), results.size());
+  if (!seqs.empty()) {
+    EXPECT_EQ(*seqs.begin(), 1u);
+    EXPECT_EQ(*seqs.rbegin(), results.size());
+  }
+}
+
+TEST(FleetTest, HundredApiCallsWithSomeErrorsComeBackWholeAndConcurrent) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  fleet.AddWorker("w-2");
+  std::string input;
+  for (int i = 1; i <= 100; ++i) {
+    std::string path = i % 10 == 0  ? "/status/500"
+                       : i % 7 == 0 ? "/status/404"
+                                    : absl::StrCat("/delay/100?u=", i);
+    absl::StrAppend(&input, "{\"id\": \"u", i, "\", \"url\": \"",
+                    upstream.Url(path), "\"}\n");
+  }
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--max-attempts", "2", "-"}),
+                 WriteTempFile(input));
+  EXPECT_EQ(run.exit_code, 1) << run.err;  // some failed
+  std::vector<json> results = ParseResults(run.out);
+  ASSERT_EQ(results.size(), 100u) << run.err;
+  ExpectSeqsAreOneToN(results);
+  std::map<std::string, json> by_id = ById(results);
+  std::set<std::string> workers;
+  for (int i = 1; i <= 100; ++i) {
+    const json& r = by_id[absl::StrCat("u", i)];
+    if (i % 10 == 0) {
+      EXPECT_EQ(r["status"], 500);
+      EXPECT_EQ(r["error"], "http_status");
+      EXPECT_EQ(r["attempts"], 2);  // 5xx retried up to --max-attempts
+    } else if (i % 7 == 0) {
+      EXPECT_EQ(r["status"], 404);
+      EXPECT_EQ(r["attempts"], 1);  // 4xx never retried
+    } else {
+      EXPECT_EQ(r["ok"], true) << r.dump();
+      EXPECT_EQ(r["body"], "slept 100");
+    }
+    workers.insert(r["worker"].get<std::string>());
+  }
+  EXPECT_EQ(workers, (std::set<std::string>{"w-1", "w-2"}));
+  EXPECT_GE(upstream.MaxConcurrent(), 20);  // concurrent, not one by one
+  EXPECT_NE(run.err.find("77 ok, 23 failed, 10 retries in "), std::string::npos)
+      << run.err;
+}
+
+TEST(FleetTest, WorkerKilledMidJobCostsNothing) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  Subprocess* doomed = fleet.AddWorker("w-doomed", {"--max-inflight", "40"});
+  fleet.AddWorker("w-2", {"--max-inflight", "40"});
+  std::string input;
+  for (int i = 0; i < 300; ++i)
+    absl::StrAppend(&input, upstream.Url(absl::StrCat("/delay/50?i=", i)),
+                    "\n");
+  Subprocess submit(fleet.Fetchctl({"submit", "-"}), WriteTempFile(input));
+  ASSERT_TRUE(submit.WaitForOutput("\"worker\": \"w-doomed\"").ok());
+  doomed->Signal(SIGKILL);
+  EXPECT_EQ(submit.Wait(), 0) << submit.Stderr();
+  std::vector<json> results = ParseResults(submit.Stdout());
+  ASSERT_EQ(results.size(), 300u);
+  ExpectSeqsAreOneToN(results);
+  std::map<std::string, json> by_id = ById(results);
+  EXPECT_EQ(by_id.size(), 300u);
+  for (const auto& [id, r] : by_id) EXPECT_EQ(r["ok"], true) << r.dump();
+  EXPECT_TRUE(fleet.coordinator()->WaitForOutput("worker w-doomed left").ok());
+}
+
+TEST(FleetTest, FrozenWorkerMissesHeartbeatsAndItsLateResultsAreDropped) {
+  HttpTestServer upstream;
+  Fleet fleet({"--worker-timeout", "1s"});
+  Subprocess* frozen = fleet.AddWorker("w-frozen", {"--max-inflight", "20"});
+  std::string input;
+  for (int i = 0; i < 40; ++i)
+    absl::StrAppend(&input, upstream.Url(absl::StrCat("/delay/300?i=", i)),
+                    "\n");
+  Subprocess submit(fleet.Fetchctl({"submit", "-"}), WriteTempFile(input));
+  ASSERT_TRUE(fleet.coordinator()->WaitForOutput("job j-").ok());
+  absl::SleepFor(absl::Milliseconds(100));  // let it take its first 20
+  frozen->Signal(SIGSTOP);
+  fleet.AddWorker("w-2");
+  ASSERT_TRUE(fleet.coordinator()
+                  ->WaitForOutput("worker w-frozen left (missed heartbeats)")
+                  .ok());
+  frozen->Signal(SIGCONT);  // it wakes up holding stale work and results
+  EXPECT_EQ(submit.Wait(), 0) << submit.Stderr();
+  std::vector<json> results = ParseResults(submit.Stdout());
+  EXPECT_EQ(results.size(), 40u);
+  EXPECT_EQ(ById(results).size(), 40u);
+  ExpectSeqsAreOneToN(results);
+}
+
+TEST(FleetTest, ClientThatDisconnectsResumesWithWatchFrom) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1", {"--max-inflight", "10"});
+  std::string input;
+  for (int i = 0; i < 200; ++i) {
+    absl::StrAppend(&input, "{\"id\": \"r", i, "\", \"url\": \"",
+                    upstream.Url("/delay/20"), "\"}\n");
+  }
+  Subprocess submit(fleet.Fetchctl({"submit", "-"}), WriteTempFile(input));
+  auto job_id = submit.WaitForOutput("job ");
+  ASSERT_TRUE(job_id.ok());
+  ASSERT_TRUE(submit.WaitForOutput("\"seq\": 30,").ok());
+  submit.Signal(SIGKILL);
+  submit.Wait();
+  std::vector<json> first =
+      ParseResults(submit.Stdout().substr(0, submit.Stdout().rfind('\n') + 1));
+  ASSERT_GE(first.size(), 30u);
+  uint64_t last_seq = first.back()["seq"];
+
+  CommandResult watch = RunCommand(fleet.Fetchctl(
+      {"watch", *job_id, "--from", std::to_string(last_seq + 1)}));
+  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  std::vector<json> rest = ParseResults(watch.out);
+  std::vector<json> all = first;
+  all.insert(all.end(), rest.begin(), rest.end());
+  EXPECT_EQ(all.size(), 200u);
+  EXPECT_EQ(ById(all).size(), 200u);
+  ExpectSeqsAreOneToN(all);
+  EXPECT_EQ(rest.front()["seq"], last_seq + 1);
+}
+
+TEST(FleetTest, BadLinesGetClearErrorsAndTheFleetServesTheNextJob) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  std::string big_header(200 * 1024, 'h');
+  std::vector<std::pair<std::string, std::string>> corpus = {
+      {"not a url at all", "invalid_request"},
+      {"file:///etc/passwd", "invalid_request"},
+      {"ftp://example.com/file", "invalid_request"},
+      {"http://169.254.169.254/latest/meta-data/", "blocked"},
+      {"http://10.0.0.1/", "blocked"},
+      {"{\"url\": \"" + upstream.Url("/x") +
+           "\", \"headers\": {\"X-A\": \"1\\r\\nInjected: yes\"}}",
+       "invalid_request"},
+      {"{\"url\": \"" + upstream.Url("/x") + "\", \"headers\": {\"X-Big\": \"" +
+           big_header + "\"}}",
+       "invalid_request"},
+      {"{\"url\": \"" + upstream.Url("/x") + "\"", "invalid_request"},
+      {"{\"url\": \"" + upstream.Url("/x") +
+           "\", \"method\": \"GET /evil HTTP/1.1\"}",
+       "invalid_request"},
+      {"{}", "invalid_request"},
+      {std::string("\xff\xfe garbage \x01\x02", 14), "invalid_request"},
+      {"http://" + std::string(3 << 20, 'a') + ".example/", "too_large"},
+  };
+  std::string input = upstream.Url("/first") + "\n";
+  for (const auto& [line, error] : corpus) absl::StrAppend(&input, line, "\n");
+  absl::StrAppend(&input, upstream.Url("/last"), "\n");
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "-"}), WriteTempFile(input));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  std::vector<json> results = ParseResults(run.out);
+  ASSERT_EQ(results.size(), corpus.size() + 2) << run.err;
+  std::map<std::string, json> by_id = ById(results);
+  EXPECT_EQ(by_id["1"]["ok"], true);
+  EXPECT_EQ(by_id[std::to_string(corpus.size() + 2)]["ok"], true);
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    const json& r = by_id[std::to_string(i + 2)];
+    EXPECT_EQ(r["ok"], false) << i;
+    EXPECT_EQ(r["error"], corpus[i].second)
+        << i << ": " << r.dump().substr(0, 300);
+    std::string message = r["error_message"];
+    if (corpus[i].second != "blocked") {
+      EXPECT_EQ(message.rfind(absl::StrCat("line ", i + 2, ": "), 0), 0u)
+          << message;
+    }
+    EXPECT_LT(message.size(),
+              1000u);  // a clear message, not an echo of the input
+  }
+  EXPECT_EQ(upstream.Hits("/x"), 0);
+  // The fleet is unharmed: the next job runs normally.
+  CommandResult next =
+      RunCommand(fleet.Fetchctl({"submit", "-"}),
+                 WriteTempFile(upstream.Url("/json/again") + "\n"));
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  std::vector<json> again = ParseResults(next.out);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0]["body"], "{\"name\": \"again\"}");
+}
+
+TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  Subprocess* draining = fleet.AddWorker("w-drain", {"--max-inflight", "30"});
+  std::string input;
+  for (int i = 0; i < 120; ++i)
+    absl::StrAppend(&input, upstream.Url(absl::StrCat("/delay/200?i=", i)),
+                    "\n");
+  Subprocess submit(fleet.Fetchctl({"submit", "-"}), WriteTempFile(input));
+  ASSERT_TRUE(submit.WaitForOutput("\"worker\": \"w-drain\"").ok());
+  draining->Signal(SIGTERM);
+  fleet.AddWorker("w-next");
+  EXPECT_EQ(draining->Wait(absl::Seconds(20)), 0) << draining->Stderr();
+  EXPECT_NE(draining->Stderr().find("drained"), std::string::npos);
+  EXPECT_EQ(submit.Wait(), 0) << submit.Stderr();
+  std::vector<json> results = ParseResults(submit.Stdout());
+  EXPECT_EQ(results.size(), 120u);
+  EXPECT_EQ(ById(results).size(), 120u);
+  // Work in flight at the signal was finished by the draining worker, not
+  // redone.
+  EXPECT_EQ(upstream.TotalHits(), 120);
+}
+
+TEST(FleetTest, DetachThenWatch) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  std::string input;
+  for (int i = 0; i < 20; ++i)
+    absl::StrAppend(&input, upstream.Url("/delay/100"), "\n");
+  CommandResult detached = RunCommand(
+      fleet.Fetchctl({"submit", "--detach", "-"}), WriteTempFile(input));
+  ASSERT_EQ(detached.exit_code, 0) << detached.err;
+  std::string job_id = detached.out.substr(0, detached.out.find('\n'));
+  ASSERT_EQ(job_id.rfind("j-", 0), 0u) << detached.out;
+  CommandResult watch = RunCommand(fleet.Fetchctl({"watch", job_id}));
+  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  EXPECT_EQ(ParseResults(watch.out).size(), 20u);
+  CommandResult status = RunCommand(fleet.Fetchctl({"status", job_id}));
+  EXPECT_NE(status.out.find("state:      done"), std::string::npos)
+      << status.out;
+  CommandResult jobs = RunCommand(fleet.Fetchctl({"jobs"}));
+  EXPECT_NE(jobs.out.find(job_id), std::string::npos);
+}
+
+TEST(FleetTest, CancelAnswersEveryRequest) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1", {"--max-inflight", "5"});
+  std::string input;
+  for (int i = 0; i < 100; ++i)
+    absl::StrAppend(&input, upstream.Url("/delay/200"), "\n");
+  Subprocess submit(fleet.Fetchctl({"submit", "-"}), WriteTempFile(input));
+  auto job_id = submit.WaitForOutput("job ");
+  ASSERT_TRUE(job_id.ok());
+  ASSERT_TRUE(submit.WaitForOutput("\"seq\": 1,").ok());
+  CommandResult cancel = RunCommand(fleet.Fetchctl({"cancel", *job_id}));
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(submit.Wait(), 1);
+  std::vector<json> results = ParseResults(submit.Stdout());
+  ASSERT_EQ(results.size(), 100u);
+  ExpectSeqsAreOneToN(results);
+  int cancelled = 0;
+  for (const json& r : results)
+    cancelled += r.value("error", "") == "cancelled";
+  EXPECT_GT(cancelled, 50);
+  EXPECT_NE(submit.Stderr().find("[cancelled]"), std::string::npos);
+  CommandResult workers = RunCommand(fleet.Fetchctl({"workers"}));
+  EXPECT_NE(workers.out.find("w-1"), std::string::npos) << workers.out;
+}
+
+TEST(FleetTest, UnreachableCoordinatorAndUsageErrorsHaveTheirExitCodes) {
+  CommandResult unreachable = RunCommand(
+      {BinaryPath("fetchctl"), "--coordinator", "127.0.0.1:1", "jobs"});
+  EXPECT_EQ(unreachable.exit_code, 3);
+  EXPECT_NE(unreachable.err.find("cannot reach the coordinator"),
+            std::string::npos);
+  CommandResult usage = RunCommand({BinaryPath("fetchctl"), "frobnicate"});
+  EXPECT_EQ(usage.exit_code, 2);
+  CommandResult bad_flag =
+      RunCommand({BinaryPath("fetchctl"), "run", "--max-attempts", "0", "-"});
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  EXPECT_NE(bad_flag.err.find("--max-attempts"), std::string::npos);
+  CommandResult missing =
+      RunCommand({BinaryPath("fetchctl"), "run", "/nonexistent/list.txt"});
+  EXPECT_EQ(missing.exit_code, 2);
+}
+
+TEST(FleetTest, EmbeddedRunNeedsNoServers) {
+  HttpTestServer upstream;
+  std::string input =
+      upstream.Url("/json/a") + "\n" + upstream.Url("/status/404") + "\n";
+  CommandResult run = RunCommand(
+      {BinaryPath("fetchctl"), "run", "--allow-cidr", "127.0.0.0/8", "-"},
+      WriteTempFile(input));
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  std::vector<json> results = ParseResults(run.out);
+  ASSERT_EQ(results.size(), 2u);
+  std::map<std::string, json> by_id = ById(results);
+  EXPECT_EQ(by_id["1"]["body"], "{\"name\": \"a\"}");
+  EXPECT_EQ(by_id["2"]["status"], 404);
+  // Without --allow-cidr the embedded worker keeps the default egress policy.
+  CommandResult blocked =
+      RunCommand({BinaryPath("fetchctl"), "run", "-"}, WriteTempFile(input));
+  for (const json& r : ParseResults(blocked.out))
+    EXPECT_EQ(r["error"], "blocked");
+}
+
+}  // namespace
+}  // namespace fetchfleet::testing
