@@ -1,0 +1,80 @@
+# fetchfleet: the two commands (make demo, make test) and their helpers. Every target that
+# builds first installs the Debian packages it needs (make deps), so a fresh Debian 12
+# machine needs nothing else.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+JOBS       ?= $(shell nproc)
+
+# Build and test dependencies (Debian 12 package names).
+DEPS := build-essential cmake ninja-build pkg-config git ca-certificates \
+        libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+        libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev \
+        libgtest-dev libgmock-dev clang-format
+# The benchmark's peers and target.
+BENCH_DEPS := nginx-light wrk curl
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps bench-deps build demo test test-asan test-tsan bench format format-check clean
+
+all: build
+
+# deps installs only what is missing, so it is fast when everything is there.
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+bench-deps: deps
+	@missing=$$(for p in $(BENCH_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# demo: a local fleet (coordinator + 2 workers, no Redis) runs a sample job against a
+# local HTTP target.
+demo: build
+	scripts/demo.sh $(BUILD)/bin
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFETCHFLEET_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+# ThreadSanitizer on the concurrent parts we own (the event loop's cross-thread queue and
+# the worker's loop under load). gRPC and libcurl are not TSan-instrumented here, so the
+# gRPC-heavy tests are left to ASan.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFETCHFLEET_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target event_loop_test curl_fetcher_test request_runner_test
+	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir $(TSAN_BUILD) --output-on-failure \
+	  -R 'common.event_loop|worker.curl_fetcher|worker.request_runner'
+
+bench: bench-deps build
+	bench/run.sh $(BUILD)/bin
+
+FORMAT_FILES = $(shell git ls-files '*.cc' '*.h')
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check: deps
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# make bench: the fleet side by side with its peers, in one run, against the same local nginx.
+#   1. fleet end to end: fetchctl -> coordinator -> 1 worker -> nginx -> JSON Lines (N URLs)
+#   2. curl --parallel --parallel-max 64 over the same N URLs
+#   3. wrk -t2 -c64 on the same nginx for a fixed time
+# then the coordinator's peak RSS (VmHWM) through a 1,000,000-line job.
+# Override sizes with BENCH_URLS and BENCH_BIG_URLS.
+set -euo pipefail
+bin=$(cd "${1:-build/bin}" && pwd)
+urls=${BENCH_URLS:-100000}
+big_urls=${BENCH_BIG_URLS:-1000000}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_port() {
+  for _ in $(seq 1 200); do
+    grep -q 'listening on' "$1" 2>/dev/null && { grep -o 'listening on [^ ]*' "$1" | head -n1 | sed 's/.*://'; return; }
+    sleep 0.05
+  done
+  echo "no 'listening on' in $1" >&2; cat "$1" >&2; exit 1
+}
+
+# --- nginx on loopback, serving one small JSON document
+port=$(free_port)
+mkdir -p "$work/www" "$work/logs"
+head -c 256 /dev/zero | tr '\0' 'x' | sed 's/^/{"data": "/; s/$/"}/' > "$work/www/item.json"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  default_type application/json;
+  server {
+    listen 127.0.0.1:$port;
+    root $work/www;
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work" -e "$work/logs/error.log"
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/item.json" >/dev/null && break; sleep 0.05; done
+echo "nginx on 127.0.0.1:$port; body $(wc -c < "$work/www/item.json") bytes"
+
+seq 1 "$urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" > "$work/urls.txt"
+
+# --- the fleet: one coordinator, one worker
+"$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 2>"$work/coordinator.log" &
+coordinator_pid=$!
+pids+=($coordinator_pid)
+coordinator="127.0.0.1:$(wait_port "$work/coordinator.log")"
+"$bin/fetchfleet-worker" --coordinator "$coordinator" --name bench --allow-cidr 127.0.0.0/8 2>"$work/worker.log" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator.log" && break; sleep 0.05; done
+
+# warm-up (connections, page cache)
+head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - >/dev/null 2>&1
+
+t0=$(now)
+"$bin/fetchctl" --coordinator "$coordinator" submit --no-progress "$work/urls.txt" > "$work/fleet.jsonl" 2>"$work/fleet.err"
+t1=$(now)
+fleet_lines=$(wc -l < "$work/fleet.jsonl")
+fleet_ok=$(grep -c '"ok": true' "$work/fleet.jsonl" || true)
+fleet_rps=$(python3 -c "print(f'{$fleet_lines / ($t1 - $t0):.0f}')")
+echo "fleet:  $fleet_lines results ($fleet_ok ok) in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $fleet_rps req/s   [$(tail -n1 "$work/fleet.err")]"
+
+# --- curl --parallel over the same URLs
+sed 's/^/url = /; a output = "/dev/null"' "$work/urls.txt" > "$work/curl.cfg"
+t0=$(now)
+curl --parallel --parallel-max 64 -s -K "$work/curl.cfg"
+t1=$(now)
+curl_rps=$(python3 -c "print(f'{$urls / ($t1 - $t0):.0f}')")
+echo "curl --parallel --parallel-max 64: $urls in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $curl_rps req/s"
+
+# --- wrk on the same nginx
+wrk_out=$(wrk -t2 -c64 -d10s "http://127.0.0.1:$port/item.json")
+wrk_rps=$(echo "$wrk_out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+echo "wrk -t2 -c64 -d10s: $wrk_rps req/s"
+
+echo
+echo "ratio fleet / curl --parallel: $(python3 -c "print(f'{$fleet_rps / $curl_rps:.2f}x')")"
+echo "ratio fleet / wrk:             $(python3 -c "print(f'{$fleet_rps / $wrk_rps:.2f}x')")"
+
+# --- coordinator peak RSS through a big job
+if [ "$big_urls" -gt 0 ]; then
+  # a fresh coordinator, so its peak belongs to this job alone
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+  "$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 2>"$work/coordinator2.log" &
+  coordinator_pid=$!
+  pids+=($coordinator_pid)
+  coordinator="127.0.0.1:$(wait_port "$work/coordinator2.log")"
+  "$bin/fetchfleet-worker" --coordinator "$coordinator" --name bench --allow-cidr 127.0.0.1/32 2>"$work/worker2.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator2.log" && break; sleep 0.05; done
+  t0=$(now)
+  seq 1 "$big_urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" |
+    "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - 2>"$work/big.err" | wc -l > "$work/big.count"
+  t1=$(now)
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$coordinator_pid/status")
+  echo
+  echo "1M-line job: $(cat "$work/big.count") results in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s; coordinator peak RSS $(python3 -c "print(f'{$hwm / 1024:.0f}')") MB [$(tail -n1 "$work/big.err")]"
+fi
