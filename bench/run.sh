@@ -32,6 +32,7 @@ wait_port() {
 # --- nginx on loopback, serving one small JSON document
 port=$(free_port)
 mkdir -p "$work/www" "$work/logs"
+chmod 755 "$work" "$work/www"  # nginx workers run as www-data
 head -c 256 /dev/zero | tr '\0' 'x' | sed 's/^/{"data": "/; s/$/"}/' > "$work/www/item.json"
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -51,6 +52,7 @@ http {
 CONF
 nginx -c "$work/nginx.conf" -p "$work" -e "$work/logs/error.log"
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/item.json" >/dev/null && break; sleep 0.05; done
+curl -sf "http://127.0.0.1:$port/item.json" >/dev/null || { echo "nginx does not serve item.json"; exit 1; }
 echo "nginx on 127.0.0.1:$port; body $(wc -c < "$work/www/item.json") bytes"
 
 seq 1 "$urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" > "$work/urls.txt"
@@ -65,7 +67,7 @@ pids+=($!)
 for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator.log" && break; sleep 0.05; done
 
 # warm-up (connections, page cache)
-head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - >/dev/null 2>&1
+head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - >/dev/null 2>"$work/warmup.err" || { echo "warm-up failed:"; cat "$work/warmup.err"; tail "$work/worker.log"; exit 1; }
 
 t0=$(now)
 "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress "$work/urls.txt" > "$work/fleet.jsonl" 2>"$work/fleet.err"
@@ -78,7 +80,7 @@ echo "fleet:  $fleet_lines results ($fleet_ok ok) in $(python3 -c "print(f'{$t1 
 # --- curl --parallel over the same URLs
 sed 's/^/url = /; a output = "/dev/null"' "$work/urls.txt" > "$work/curl.cfg"
 t0=$(now)
-curl --parallel --parallel-max 64 -s -K "$work/curl.cfg"
+curl --parallel --parallel-max 64 -s --no-progress-meter -K "$work/curl.cfg"
 t1=$(now)
 curl_rps=$(python3 -c "print(f'{$urls / ($t1 - $t0):.0f}')")
 echo "curl --parallel --parallel-max 64: $urls in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $curl_rps req/s"

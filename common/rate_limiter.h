@@ -17,6 +17,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 
@@ -64,8 +65,9 @@ class LocalRateLimiter final : public RateLimiter {
 
  private:
   const Clock* clock_;
-  std::map<std::string, RateLimit> limits_;
-  absl::flat_hash_map<std::string, absl::Time> tat_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, RateLimit> limits_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::Time> tat_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fetchfleet

@@ -1,6 +1,13 @@
 #include "coordinator/lease_table.h"
 
+#include "absl/random/random.h"
+
 namespace fetchfleet::coordinator {
+
+LeaseTable::LeaseTable() {
+  absl::BitGen gen;
+  next_id_ = (absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 31)) << 32;
+}
 
 uint64_t LeaseTable::Grant(uint64_t worker_id, std::string job_id,
                            v1::FetchRequest request, absl::Time deadline) {

@@ -31,6 +31,8 @@ struct Lease {
 
 class LeaseTable {
  public:
+  LeaseTable();
+
   // Grant records a new lease and returns its id (never reused).
   uint64_t Grant(uint64_t worker_id, std::string job_id,
                  v1::FetchRequest request, absl::Time deadline);
@@ -50,7 +52,9 @@ class LeaseTable {
  private:
   std::vector<Lease> ReleaseIf(const absl::flat_hash_set<uint64_t>& ids);
 
-  uint64_t next_id_ = 1;
+  // Ids start at a random point so that a restarted coordinator does not
+  // reissue the ids a worker may still hold results for.
+  uint64_t next_id_;
   absl::flat_hash_map<uint64_t, Lease> leases_;
   absl::flat_hash_map<uint64_t, absl::flat_hash_set<uint64_t>> by_worker_;
 };

@@ -5,7 +5,7 @@ namespace fetchfleet::fetchctl {
 EmbeddedFleet::EmbeddedFleet(EgressPolicy policy, worker::WorkerOptions options)
     : policy_(std::move(policy)),
       worker_options_(std::move(options)),
-      limiter_(worker_loop_.clock()) {}
+      limiter_(Clock::Real()) {}
 
 absl::StatusOr<std::unique_ptr<EmbeddedFleet>> EmbeddedFleet::Start(
     EgressPolicy policy, worker::WorkerOptions options) {

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -189,6 +190,7 @@ int Main(int argc, char** argv) {
     worker::WorkerOptions worker_options;
     worker_options.name = "local";
     worker_options.max_inflight = max_inflight;
+    worker_options.loops = std::max(1u, std::thread::hardware_concurrency());
     SetLogLevel(LogLevel::kWarning);
     auto fleet = EmbeddedFleet::Start(std::move(policy), worker_options);
     if (!fleet.ok()) {

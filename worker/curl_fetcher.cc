@@ -24,7 +24,7 @@ struct CurlFetcher::Transfer {
       blocked_message;  // set when the egress policy refused a connection
 
   ~Transfer() {
-    if (easy != nullptr) curl_easy_cleanup(easy);
+    if (easy != nullptr) fetcher->ReturnEasy(easy);
     curl_slist_free_all(request_headers);
   }
 };
@@ -109,7 +109,7 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
   t->fetcher = this;
   t->settings = settings;
   t->done = std::move(done);
-  t->easy = curl_easy_init();
+  t->easy = TakeEasy();
   CURL* e = t->easy;
   if (e == nullptr) {
     AttemptResult result;
@@ -176,6 +176,18 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
     FailSoon(id, std::move(result));
   }
   return id;
+}
+
+CURL* CurlFetcher::TakeEasy() {
+  if (idle_easy_.empty()) return curl_easy_init();
+  CURL* easy = idle_easy_.back();
+  idle_easy_.pop_back();
+  return easy;
+}
+
+void CurlFetcher::ReturnEasy(CURL* easy) {
+  curl_easy_reset(easy);
+  idle_easy_.push_back(easy);
 }
 
 void CurlFetcher::FailSoon(uint64_t id, AttemptResult result) {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -45,6 +46,10 @@ int main(int argc, char** argv) {
   flags.String("coordinator", &coordinator, "coordinator gRPC address");
   flags.Int("max-inflight", &options.max_inflight,
             "requests this worker holds at once");
+  options.loops = std::max(1u, std::thread::hardware_concurrency());
+  flags.Int(
+      "loops", &options.loops,
+      "fetch threads, each with its own event loop and libcurl multi handle");
   flags.String("name", &options.name,
                "worker name shown in results and `fetchctl workers`");
   flags.StringList("allow-cidr", &allow_cidrs,
@@ -69,6 +74,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "--log-level: \"%s\" is not debug, info, warning or error\n",
                  log_level.c_str());
+    return 2;
+  }
+  if (options.loops < 1 || options.loops > 256) {
+    std::fprintf(stderr, "--loops must be from 1 to 256\n");
     return 2;
   }
   if (options.max_inflight < 1 || options.max_inflight > 100000) {
@@ -98,11 +107,12 @@ int main(int argc, char** argv) {
       coordinator, grpc::InsecureChannelCredentials(), channel_args);
 
   EventLoop loop;
-  LocalRateLimiter limiter(loop.clock());
+  LocalRateLimiter limiter(Clock::Real());
   worker::Worker worker(&loop, channel, &policy, &limiter, options);
   loop.Post([&] { worker.Start(); });
   FF_LOG(INFO) << "worker " << options.name << " connecting to " << coordinator
-               << " (max in flight " << options.max_inflight << ")";
+               << " (max in flight " << options.max_inflight << ", "
+               << options.loops << " fetch loops)";
 
   std::thread signal_thread([&] {
     int signal_number = 0;

@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <algorithm>
+
 #include "common/logging.h"
 
 namespace fetchfleet::worker {
@@ -9,12 +11,26 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
                WorkerOptions options)
     : loop_(loop),
       options_(std::move(options)),
-      fetcher_(loop, policy, options_.fetcher),
-      runner_(loop, &fetcher_, limiter, options_.backoff, options_.name,
-              [this](uint64_t lease_id, v1::FetchResult result) {
-                OnComplete(lease_id, std::move(result));
-              }),
-      link_(loop, std::move(channel), this) {}
+      link_(loop, std::move(channel), this) {
+  size_t count = static_cast<size_t>(std::max<int64_t>(options_.loops, 1));
+  shard_load_.assign(count, 0);
+  for (size_t i = 0; i < count; ++i) {
+    // A completion hops from the shard's thread to the main loop.
+    shards_.push_back(std::make_unique<FetchShard>(
+        policy, limiter, options_.fetcher, options_.backoff, options_.name,
+        [this, alive = alive_](uint64_t lease_id, v1::FetchResult result) {
+          loop_->Post(
+              [this, alive, lease_id, result = std::move(result)]() mutable {
+                if (*alive) OnShardComplete(lease_id, std::move(result));
+              });
+        }));
+  }
+}
+
+Worker::~Worker() {
+  *alive_ = false;
+  shards_.clear();  // joins the fetch threads
+}
 
 void Worker::Start() {
   link_.Start();
@@ -26,7 +42,7 @@ v1::WorkerMessage Worker::OnConnected() {
   hello.set_name(options_.name);
   if (!draining_) {
     hello.set_credit(static_cast<uint32_t>(std::max<int64_t>(
-        options_.max_inflight - static_cast<int64_t>(runner_.size()), 0)));
+        options_.max_inflight - static_cast<int64_t>(held()), 0)));
   }
   hello.set_draining(draining_);
   return hello;
@@ -36,7 +52,15 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   if (message.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ = absl::Milliseconds(message.heartbeat_interval_ms());
   }
-  for (uint64_t lease_id : message.cancelled()) runner_.Cancel(lease_id);
+  for (uint64_t lease_id : message.cancelled()) {
+    auto it = held_.find(lease_id);
+    if (it == held_.end()) continue;
+    size_t shard = it->second.shard;
+    --shard_load_[shard];
+    held_.erase(it);
+    FetchShard* s = shards_[shard].get();
+    s->loop()->Post([s, lease_id] { s->runner()->Cancel(lease_id); });
+  }
   for (const v1::Assignment& assignment : message.assignments()) {
     if (draining_) {
       // Sent before the coordinator saw our drain: hand it straight back.
@@ -45,28 +69,82 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
       link_.Send(std::move(back));
       continue;
     }
-    runner_.Add(assignment);
+    Assign(assignment);
   }
   FinishDrainIfIdle();
+}
+
+void Worker::Assign(v1::Assignment assignment) {
+  size_t shard = std::min_element(shard_load_.begin(), shard_load_.end()) -
+                 shard_load_.begin();
+  ++shard_load_[shard];
+  held_[assignment.lease_id()] = Held{shard};
+  FetchShard* s = shards_[shard].get();
+  s->loop()->Post([s, assignment = std::move(assignment)]() mutable {
+    s->runner()->Add(std::move(assignment));
+  });
 }
 
 void Worker::OnDisconnected() {
   // The coordinator re-queues everything this stream held; finishing it would
   // be wasted.
-  if (runner_.size() > 0) {
-    FF_LOG(WARNING) << "lost the coordinator; abandoning " << runner_.size()
+  if (!held_.empty()) {
+    FF_LOG(WARNING) << "lost the coordinator; abandoning " << held_.size()
                     << " requests";
   }
-  runner_.CancelAll();
+  held_.clear();
+  pending_.Clear();  // results for leases the coordinator has taken back
+  std::fill(shard_load_.begin(), shard_load_.end(), 0);
+  for (auto& shard : shards_) {
+    FetchShard* s = shard.get();
+    s->loop()->Post([s] { s->runner()->CancelAll(); });
+  }
+  FinishDrainIfIdle();
 }
 
-void Worker::OnComplete(uint64_t lease_id, v1::FetchResult result) {
-  v1::WorkerMessage message;
-  v1::Completion* completion = message.add_completions();
+void Worker::OnShardComplete(uint64_t lease_id, v1::FetchResult result) {
+  auto it = held_.find(lease_id);
+  if (it == held_.end())
+    return;  // its stream ended: the coordinator re-queued it
+  --shard_load_[it->second.shard];
+  held_.erase(it);
+  v1::Completion* completion = pending_.add_completions();
   completion->set_lease_id(lease_id);
   *completion->mutable_result() = std::move(result);
-  if (!draining_) message.set_credit(1);
-  message.set_in_flight(runner_.size());
+  if (!draining_) pending_.set_credit(pending_.credit() + 1);
+  if (pending_.completions_size() >= kCompletionBatch || draining_) {
+    FlushCompletions();
+  } else if (flush_timer_ == 0) {
+    flush_timer_ = loop_->RunAfter(kCompletionDelay, [this] {
+      flush_timer_ = 0;
+      FlushCompletions();
+    });
+  }
+  FinishDrainIfIdle();
+}
+
+void Worker::FlushCompletions() {
+  if (flush_timer_ != 0) {
+    loop_->CancelTimer(flush_timer_);
+    flush_timer_ = 0;
+  }
+  if (pending_.completions_size() == 0 && pending_.credit() == 0) return;
+  pending_.set_in_flight(held());
+  link_.Send(std::move(pending_));
+  pending_.Clear();
+}
+
+void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
+  v1::WorkerMessage message;
+  for (uint64_t lease_id : lease_ids) {
+    auto it = held_.find(lease_id);
+    if (it == held_.end()) continue;
+    --shard_load_[it->second.shard];
+    held_.erase(it);
+    message.add_released(lease_id);
+  }
+  FF_LOG(INFO) << "draining: handed back " << message.released_size()
+               << " unstarted requests, " << held() << " in flight";
   link_.Send(std::move(message));
   FinishDrainIfIdle();
 }
@@ -76,7 +154,7 @@ void Worker::ScheduleHeartbeat() {
     if (link_.connected() &&
         loop_->Now() - link_.last_send() >= heartbeat_interval_ * 0.9) {
       v1::WorkerMessage beat;
-      beat.set_in_flight(runner_.size());
+      beat.set_in_flight(held());
       link_.Send(std::move(beat));
     }
     ScheduleHeartbeat();
@@ -89,24 +167,30 @@ void Worker::Drain(absl::AnyInvocable<void()> done) {
   drained_ = std::move(done);
   v1::WorkerMessage message;
   message.set_draining(true);
-  for (uint64_t lease_id : runner_.ReleaseUnstarted())
-    message.add_released(lease_id);
-  FF_LOG(INFO) << "draining: handed back " << message.released_size()
-               << " unstarted requests, " << runner_.size() << " in flight";
   link_.Send(std::move(message));
+  // Each shard hands back what it has not started; the answers come back to
+  // this loop.
+  for (auto& shard : shards_) {
+    FetchShard* s = shard.get();
+    s->loop()->Post([this, s, alive = alive_] {
+      std::vector<uint64_t> released = s->runner()->ReleaseUnstarted();
+      loop_->Post([this, alive, released = std::move(released)]() mutable {
+        if (*alive) OnReleased(std::move(released));
+      });
+    });
+  }
   loop_->RunAfter(options_.drain_timeout, [this] {
     if (drain_closing_) return;
-    FF_LOG(WARNING) << "drain timeout: abandoning " << runner_.size()
-                    << " requests";
-    runner_.CancelAll();
-    FinishDrainIfIdle();
+    FF_LOG(WARNING) << "drain timeout: abandoning " << held() << " requests";
+    OnDisconnected();
   });
   FinishDrainIfIdle();
 }
 
 void Worker::FinishDrainIfIdle() {
-  if (!draining_ || drain_closing_ || runner_.size() > 0) return;
+  if (!draining_ || drain_closing_ || !held_.empty()) return;
   drain_closing_ = true;
+  FlushCompletions();
   loop_->CancelTimer(heartbeat_timer_);
   link_.Close([this] {
     FF_LOG(INFO) << "drained";

@@ -1,28 +1,36 @@
-// Worker: wires one worker process's parts on its loop: the coordinator link,
-// the request runner and the fetcher. It grants the coordinator credit for as
-// many requests as it may hold (--max-inflight), returns one credit per
-// completed request, heartbeats when idle, and drains on request: no new work,
-// unstarted work handed back, in-flight work finished.
+// Worker: wires one worker process together. The coordinator link lives on the
+// worker's main loop; fetching happens on N FetchShards (one event loop,
+// libcurl multi handle and runner each, on its own thread). The worker deals
+// each assignment to the least-loaded shard and relays completions back to the
+// coordinator.
 //
-// Loop thread only (construct anywhere, then call everything on the loop).
+// It grants the coordinator credit for as many requests as it may hold
+// (--max-inflight), returns one credit per completed request, heartbeats when
+// idle, and drains on request: no new work, unstarted work handed back,
+// in-flight work finished.
+//
+// Main-loop thread only (construct anywhere, then call everything on the main
+// loop).
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "common/egress_policy.h"
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
 #include "worker/coordinator_link.h"
-#include "worker/curl_fetcher.h"
-#include "worker/request_runner.h"
+#include "worker/fetch_shard.h"
 
 namespace fetchfleet::worker {
 
 struct WorkerOptions {
   std::string name;
   int64_t max_inflight = 512;
+  int64_t loops = 1;  // fetch threads
   absl::Duration drain_timeout = absl::Seconds(30);
   CurlFetcher::Options fetcher;
   BackoffConfig backoff;
@@ -30,9 +38,11 @@ struct WorkerOptions {
 
 class Worker final : public CoordinatorLink::Handler {
  public:
+  // `limiter` must be thread-safe when options.loops > 1.
   Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
          const EgressPolicy* policy, RateLimiter* limiter,
          WorkerOptions options);
+  ~Worker() override;
 
   void Start();
   // Drain finishes what is in flight (up to the drain timeout), hands back what
@@ -44,20 +54,44 @@ class Worker final : public CoordinatorLink::Handler {
   void OnDisconnected() override;
 
  private:
-  void OnComplete(uint64_t lease_id, v1::FetchResult result);
+  // A lease as the worker tracks it: which shard holds it, in which stream
+  // session.
+  struct Held {
+    size_t shard = 0;
+  };
+
+  void Assign(v1::Assignment assignment);
+  void OnShardComplete(uint64_t lease_id, v1::FetchResult result);
+  void OnReleased(std::vector<uint64_t> lease_ids);
+  void FlushCompletions();
   void ScheduleHeartbeat();
   void FinishDrainIfIdle();
+  size_t held() const { return held_.size(); }
 
   EventLoop* const loop_;
   const WorkerOptions options_;
-  CurlFetcher fetcher_;
-  RequestRunner runner_;
+  std::vector<std::unique_ptr<FetchShard>> shards_;
+  std::vector<size_t> shard_load_;
+  // The leases this worker holds now. A completion or release for a lease not
+  // held (its stream ended since) is dropped: lease ids are never reissued by a
+  // coordinator.
+  absl::flat_hash_map<uint64_t, Held> held_;
   CoordinatorLink link_;
+  // Completions wait here up to kCompletionDelay (or kCompletionBatch of them)
+  // so that they reach the coordinator in batches: per-message costs dominate
+  // at tens of thousands/s.
+  static constexpr absl::Duration kCompletionDelay = absl::Milliseconds(1);
+  static constexpr int kCompletionBatch = 256;
+  v1::WorkerMessage pending_;
+  EventLoop::TimerId flush_timer_ = 0;
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
   EventLoop::TimerId heartbeat_timer_ = 0;
   bool draining_ = false;
   bool drain_closing_ = false;
   absl::AnyInvocable<void()> drained_;
+  // Cleared in the destructor so callbacks already queued on the loop do
+  // nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace fetchfleet::worker

@@ -1,0 +1,40 @@
+// FetchShard: one fetch thread of a worker: its own event loop, libcurl multi
+// handle (CurlFetcher) and RequestRunner. A worker runs one shard per core;
+// connections are reused within a shard. The worker hands requests in with Post
+// and hears back through the completion callback, which runs on the shard's
+// thread.
+//
+// Thread-safe: Start/Stop from the owner; everything else through loop()->Post.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/egress_policy.h"
+#include "common/event_loop.h"
+#include "common/rate_limiter.h"
+#include "worker/curl_fetcher.h"
+#include "worker/request_runner.h"
+
+namespace fetchfleet::worker {
+
+class FetchShard {
+ public:
+  FetchShard(const EgressPolicy* policy, RateLimiter* limiter,
+             CurlFetcher::Options fetcher_options, BackoffConfig backoff,
+             std::string worker_name, RequestRunner::Complete on_complete);
+  ~FetchShard();  // stops and joins the thread
+
+  EventLoop* loop() { return &loop_; }
+  // Loop thread only.
+  RequestRunner* runner() { return &runner_; }
+
+ private:
+  EventLoop loop_;
+  CurlFetcher fetcher_;
+  RequestRunner runner_;
+  std::thread thread_;
+};
+
+}  // namespace fetchfleet::worker
