@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc)
 DEPS := build-essential cmake ninja-build pkg-config git ca-certificates \
         libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
         libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev \
-        libgtest-dev libgmock-dev clang-format
+        libgtest-dev libgmock-dev clang-format python3 python3-grpcio
 # The benchmark's peers and target.
 BENCH_DEPS := nginx-light wrk curl
 

@@ -288,6 +288,32 @@ TEST(FleetTest, CancelAnswersEveryRequest) {
   EXPECT_NE(workers.out.find("w-1"), std::string::npos) << workers.out;
 }
 
+TEST(FleetTest, WorkerReconnectsAfterTheCoordinatorRestarts) {
+  HttpTestServer upstream;
+  auto coordinator = std::make_unique<Subprocess>(std::vector<std::string>{
+      BinaryPath("fetchfleet-coordinator"), "--listen", "127.0.0.1:0"});
+  auto port = coordinator->WaitForPort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  std::string address = absl::StrCat("127.0.0.1:", *port);
+  Subprocess worker({BinaryPath("fetchfleet-worker"), "--coordinator", address, "--name", "w-re",
+                     "--allow-cidr", "127.0.0.0/8"});
+  ASSERT_TRUE(coordinator->WaitForOutput("worker w-re (").ok());
+  coordinator->Signal(SIGKILL);
+  coordinator->Wait();
+  // A new coordinator on the same address: the worker finds it by itself.
+  coordinator = std::make_unique<Subprocess>(std::vector<std::string>{
+      BinaryPath("fetchfleet-coordinator"), "--listen", address});
+  ASSERT_TRUE(coordinator->WaitForPort().ok());
+  ASSERT_TRUE(coordinator->WaitForOutput("worker w-re (", absl::Seconds(30)).ok())
+      << worker.Stderr();
+  CommandResult run = RunCommand({BinaryPath("fetchctl"), "--coordinator", address, "submit", "-"},
+                                 WriteTempFile(upstream.Url("/json/back") + "\n"));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  std::vector<json> results = ParseResults(run.out);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0]["worker"], "w-re");
+}
+
 TEST(FleetTest, UnreachableCoordinatorAndUsageErrorsHaveTheirExitCodes) {
   CommandResult unreachable = RunCommand(
       {BinaryPath("fetchctl"), "--coordinator", "127.0.0.1:1", "jobs"});
