@@ -58,16 +58,21 @@ echo "nginx on 127.0.0.1:$port; body $(wc -c < "$work/www/item.json") bytes"
 seq 1 "$urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" > "$work/urls.txt"
 
 # --- the fleet: one coordinator, one worker
-"$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 2>"$work/coordinator.log" &
-coordinator_pid=$!
-pids+=($coordinator_pid)
-coordinator="127.0.0.1:$(wait_port "$work/coordinator.log")"
-"$bin/fetchfleet-worker" --coordinator "$coordinator" --name bench --allow-cidr 127.0.0.0/8 2>"$work/worker.log" &
-pids+=($!)
-for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator.log" && break; sleep 0.05; done
+# start_fleet TAG: a fresh coordinator and one worker; sets coordinator and coordinator_pid.
+start_fleet() {
+  "$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 2>"$work/coordinator-$1.log" &
+  coordinator_pid=$!
+  pids+=($coordinator_pid)
+  coordinator="127.0.0.1:$(wait_port "$work/coordinator-$1.log")"
+  "$bin/fetchfleet-worker" --coordinator "$coordinator" --name bench --allow-cidr 127.0.0.0/8 \
+    2>"$work/worker-$1.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator-$1.log" && break; sleep 0.05; done
+}
+start_fleet main
 
 # warm-up (connections, page cache)
-head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - >/dev/null 2>"$work/warmup.err" || { echo "warm-up failed:"; cat "$work/warmup.err"; tail "$work/worker.log"; exit 1; }
+head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - >/dev/null 2>"$work/warmup.err" || { echo "warm-up failed:"; cat "$work/warmup.err"; tail "$work/worker-main.log"; exit 1; }
 
 t0=$(now)
 "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress "$work/urls.txt" > "$work/fleet.jsonl" 2>"$work/fleet.err"
@@ -100,13 +105,7 @@ if [ "$big_urls" -gt 0 ]; then
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
-  "$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 2>"$work/coordinator2.log" &
-  coordinator_pid=$!
-  pids+=($coordinator_pid)
-  coordinator="127.0.0.1:$(wait_port "$work/coordinator2.log")"
-  "$bin/fetchfleet-worker" --coordinator "$coordinator" --name bench --allow-cidr 127.0.0.1/32 2>"$work/worker2.log" &
-  pids+=($!)
-  for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator2.log" && break; sleep 0.05; done
+  start_fleet big
   t0=$(now)
   seq 1 "$big_urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" |
     "$bin/fetchctl" --coordinator "$coordinator" submit --no-progress - 2>"$work/big.err" | wc -l > "$work/big.count"

@@ -7,20 +7,15 @@
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/server_main.h"
 #include "coordinator/coordinator_server.h"
 
 int main(int argc, char** argv) {
   using namespace fetchfleet;
   // Signals are taken by sigwait below, on this thread only.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = BlockTerminationSignals();
 
   coordinator::CoordinatorOptions options;
-  std::string log_level = "info";
   absl::Duration shutdown_grace = absl::Seconds(10);
   FlagSet flags(
       "fetchfleet-coordinator: accepts jobs from fetchctl, shards them to "
@@ -37,28 +32,8 @@ int main(int argc, char** argv) {
       "a worker silent this long is presumed dead; its work is re-queued");
   flags.Duration("shutdown-grace", &shutdown_grace,
                  "on SIGTERM, how long open streams may finish");
-  flags.String("log-level", &log_level, "debug, info, warning or error");
-  auto args = flags.Parse(argc, argv);
-  if (!args.ok()) {
-    bool help = absl::IsNotFound(args.status());
-    std::fprintf(help ? stdout : stderr, "%s\n",
-                 std::string(args.status().message()).c_str());
-    return help ? 0 : 2;
-  }
-  if (!args->empty()) {
-    std::fprintf(stderr, "unexpected argument \"%s\"\n%s\n", (*args)[0].c_str(),
-                 flags.Usage().c_str());
-    return 2;
-  }
-  LogLevel level;
-  if (!ParseLogLevel(log_level, &level)) {
-    std::fprintf(stderr,
-                 "--log-level: \"%s\" is not debug, info, warning or error\n",
-                 log_level.c_str());
-    return 2;
-  }
-  SetLogLevel(level);
-  SetLogComponent("coordinator");
+  if (auto exit_code = ParseServerFlags(&flags, argc, argv, "coordinator"))
+    return *exit_code;
 
   auto server = coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {

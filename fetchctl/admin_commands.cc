@@ -78,32 +78,38 @@ int ListJobsCommand(const std::shared_ptr<grpc::Channel>& channel) {
   return kExitOk;
 }
 
-int StatusCommand(const std::shared_ptr<grpc::Channel>& channel,
-                  const std::string& job_id) {
+namespace {
+
+// JobCommand calls one of JobService's per-job methods and prints the job's
+// status.
+using JobMethod = grpc::Status (v1::JobService::Stub::*)(grpc::ClientContext*,
+                                                         const v1::JobRef&,
+                                                         v1::JobStatus*);
+
+int JobCommand(const std::shared_ptr<grpc::Channel>& channel,
+               const std::string& job_id, JobMethod method) {
   auto stub = v1::JobService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   v1::JobRef ref;
   ref.set_job_id(job_id);
   v1::JobStatus response;
-  grpc::Status status = stub->GetJob(&context, ref, &response);
+  grpc::Status status = ((*stub).*method)(&context, ref, &response);
   if (!status.ok()) return Fail(status);
   PrintStatus(response);
   return kExitOk;
 }
 
+}  // namespace
+
+int StatusCommand(const std::shared_ptr<grpc::Channel>& channel,
+                  const std::string& job_id) {
+  return JobCommand(channel, job_id, &v1::JobService::Stub::GetJob);
+}
+
 int CancelCommand(const std::shared_ptr<grpc::Channel>& channel,
                   const std::string& job_id) {
-  auto stub = v1::JobService::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-  v1::JobRef ref;
-  ref.set_job_id(job_id);
-  v1::JobStatus response;
-  grpc::Status status = stub->CancelJob(&context, ref, &response);
-  if (!status.ok()) return Fail(status);
-  PrintStatus(response);
-  return kExitOk;
+  return JobCommand(channel, job_id, &v1::JobService::Stub::CancelJob);
 }
 
 int WorkersCommand(const std::shared_ptr<grpc::Channel>& channel) {

@@ -174,12 +174,21 @@ int Main(int argc, char** argv) {
   output.progress = !job.no_progress && ::isatty(STDERR_FILENO);
   output.coordinator = coordinator;
 
-  if (command == "run") {
-    if (args->size() > 1) return Usage("usage: fetchctl run [FILE|-]");
+  // submit and run read the same job list with the same options.
+  v1::JobOptions job_options;
+  std::unique_ptr<InputReader> input;
+  if (command == "submit" || command == "run") {
+    if (args->size() > 1)
+      return Usage(absl::StrCat("usage: fetchctl ", command, " [FILE|-]"));
     auto options = ToJobOptions(job);
     if (!options.ok()) return Usage(std::string(options.status().message()));
-    auto input = InputReader::Open(args->empty() ? "-" : (*args)[0]);
-    if (!input.ok()) return Usage(std::string(input.status().message()));
+    job_options = *options;
+    auto opened = InputReader::Open(args->empty() ? "-" : (*args)[0]);
+    if (!opened.ok()) return Usage(std::string(opened.status().message()));
+    input = *std::move(opened);
+  }
+
+  if (command == "run") {
     EgressPolicy policy;
     for (const std::string& text : allow_cidrs) {
       auto cidr = Cidr::Parse(text);
@@ -198,7 +207,7 @@ int Main(int argc, char** argv) {
                    std::string(fleet.status().message()).c_str());
       return kExitSomeFailed;
     }
-    return SubmitJob((*fleet)->channel(), *options, input->get(), output);
+    return SubmitJob((*fleet)->channel(), job_options, input.get(), output);
   }
 
   std::shared_ptr<grpc::Channel> channel = Dial(coordinator);
@@ -207,14 +216,8 @@ int Main(int argc, char** argv) {
                  coordinator.c_str());
     return kExitUnreachable;
   }
-  if (command == "submit") {
-    if (args->size() > 1) return Usage("usage: fetchctl submit [FILE|-]");
-    auto options = ToJobOptions(job);
-    if (!options.ok()) return Usage(std::string(options.status().message()));
-    auto input = InputReader::Open(args->empty() ? "-" : (*args)[0]);
-    if (!input.ok()) return Usage(std::string(input.status().message()));
-    return SubmitJob(channel, *options, input->get(), output);
-  }
+  if (command == "submit")
+    return SubmitJob(channel, job_options, input.get(), output);
   if (command == "watch") {
     if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;
     return WatchJob(channel, (*args)[0], from_seq, output);

@@ -12,6 +12,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/rate_limiter.h"
+#include "common/server_main.h"
 #include "worker/worker.h"
 
 namespace {
@@ -26,18 +27,12 @@ std::string Hostname() {
 
 int main(int argc, char** argv) {
   using namespace fetchfleet;
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = BlockTerminationSignals();
 
   worker::WorkerOptions options;
   options.name = Hostname();
   std::string coordinator = "localhost:7070";
   std::vector<std::string> allow_cidrs;
-  std::string log_level = "info";
   FlagSet flags(
       "fetchfleet-worker: fetches the coordinator's assignments with libcurl "
       "on an event loop.\n\n"
@@ -57,25 +52,8 @@ int main(int argc, char** argv) {
                    "e.g. 127.0.0.0/8");
   flags.Duration("drain-timeout", &options.drain_timeout,
                  "on SIGTERM, how long in-flight requests may take to finish");
-  flags.String("log-level", &log_level, "debug, info, warning or error");
-  auto args = flags.Parse(argc, argv);
-  if (!args.ok()) {
-    bool help = absl::IsNotFound(args.status());
-    std::fprintf(help ? stdout : stderr, "%s\n",
-                 std::string(args.status().message()).c_str());
-    return help ? 0 : 2;
-  }
-  if (!args->empty()) {
-    std::fprintf(stderr, "unexpected argument \"%s\"\n", (*args)[0].c_str());
-    return 2;
-  }
-  LogLevel level;
-  if (!ParseLogLevel(log_level, &level)) {
-    std::fprintf(stderr,
-                 "--log-level: \"%s\" is not debug, info, warning or error\n",
-                 log_level.c_str());
-    return 2;
-  }
+  if (auto exit_code = ParseServerFlags(&flags, argc, argv, "worker"))
+    return *exit_code;
   if (options.loops < 1 || options.loops > 256) {
     std::fprintf(stderr, "--loops must be from 1 to 256\n");
     return 2;
@@ -84,8 +62,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--max-inflight must be from 1 to 100000\n");
     return 2;
   }
-  SetLogLevel(level);
-  SetLogComponent("worker");
 
   EgressPolicy policy;
   for (const std::string& text : allow_cidrs) {

@@ -1,0 +1,48 @@
+#include "common/server_main.h"
+
+#include <cstdio>
+#include <string>
+
+#include "common/logging.h"
+
+namespace fetchfleet {
+
+sigset_t BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
+                                    const char* component) {
+  std::string log_level = "info";
+  flags->String("log-level", &log_level, "debug, info, warning or error");
+  auto args = flags->Parse(argc, argv);
+  if (!args.ok()) {
+    bool help = absl::IsNotFound(args.status());
+    std::fprintf(help ? stdout : stderr, "%s\n",
+                 std::string(args.status().message()).c_str());
+    return help ? 0 : 2;
+  }
+  if (!args->empty()) {
+    std::fprintf(stderr, "unexpected argument \"%s\"\n%s\n", (*args)[0].c_str(),
+                 flags->Usage().c_str());
+    return 2;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr,
+                 "--log-level: \"%s\" is not debug, info, warning or error\n",
+                 log_level.c_str());
+    return 2;
+  }
+  SetLogLevel(level);
+  SetLogComponent(component);
+  return std::nullopt;
+}
+
+}  // namespace fetchfleet

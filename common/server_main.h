@@ -1,0 +1,26 @@
+// What the server binaries' main() functions share: termination signals and the
+// flag/log set-up that every server does the same way.
+#pragma once
+
+#include <signal.h>
+
+#include <optional>
+
+#include "common/flags.h"
+
+namespace fetchfleet {
+
+// BlockTerminationSignals blocks SIGTERM and SIGINT in the calling thread and
+// in every thread it starts afterwards, so that one thread can take them with
+// sigwait; it also ignores SIGPIPE. Call it first in main(), before any thread
+// starts.
+sigset_t BlockTerminationSignals();
+
+// ParseServerFlags adds --log-level to `flags`, parses the command line and
+// environment, and sets up logging for `component`. It returns the status
+// main() should exit with now (0 after --help, 2 for a bad flag or a stray
+// argument), or nullopt to go on.
+std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
+                                    const char* component);
+
+}  // namespace fetchfleet
