@@ -95,7 +95,8 @@ CurlFetcher::CurlFetcher(EventLoop* loop, const EgressPolicy* policy,
 CurlFetcher::~CurlFetcher() {
   for (auto& [id, transfer] : transfers_)
     curl_multi_remove_handle(multi_, transfer->easy);
-  transfers_.clear();
+  transfers_.clear();  // returns their handles to idle_easy_
+  for (CURL* easy : idle_easy_) curl_easy_cleanup(easy);
   if (timer_ != 0) loop_->CancelTimer(timer_);
   curl_multi_cleanup(multi_);
 }
