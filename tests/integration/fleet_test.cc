@@ -295,8 +295,8 @@ TEST(FleetTest, WorkerReconnectsAfterTheCoordinatorRestarts) {
   auto port = coordinator->WaitForPort();
   ASSERT_TRUE(port.ok()) << port.status();
   std::string address = absl::StrCat("127.0.0.1:", *port);
-  Subprocess worker({BinaryPath("fetchfleet-worker"), "--coordinator", address, "--name", "w-re",
-                     "--allow-cidr", "127.0.0.0/8"});
+  Subprocess worker({BinaryPath("fetchfleet-worker"), "--coordinator", address,
+                     "--name", "w-re", "--allow-cidr", "127.0.0.0/8"});
   ASSERT_TRUE(coordinator->WaitForOutput("worker w-re (").ok());
   coordinator->Signal(SIGKILL);
   coordinator->Wait();
@@ -304,10 +304,12 @@ TEST(FleetTest, WorkerReconnectsAfterTheCoordinatorRestarts) {
   coordinator = std::make_unique<Subprocess>(std::vector<std::string>{
       BinaryPath("fetchfleet-coordinator"), "--listen", address});
   ASSERT_TRUE(coordinator->WaitForPort().ok());
-  ASSERT_TRUE(coordinator->WaitForOutput("worker w-re (", absl::Seconds(30)).ok())
+  ASSERT_TRUE(
+      coordinator->WaitForOutput("worker w-re (", absl::Seconds(30)).ok())
       << worker.Stderr();
-  CommandResult run = RunCommand({BinaryPath("fetchctl"), "--coordinator", address, "submit", "-"},
-                                 WriteTempFile(upstream.Url("/json/back") + "\n"));
+  CommandResult run = RunCommand(
+      {BinaryPath("fetchctl"), "--coordinator", address, "submit", "-"},
+      WriteTempFile(upstream.Url("/json/back") + "\n"));
   EXPECT_EQ(run.exit_code, 0) << run.err;
   std::vector<json> results = ParseResults(run.out);
   ASSERT_EQ(results.size(), 1u);
