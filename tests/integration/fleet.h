@@ -3,6 +3,7 @@
 // the "listening on" line.
 #pragma once
 
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,17 @@ class Fleet {
     auto port = coordinator_->WaitForPort();
     EXPECT_TRUE(port.ok()) << port.status();
     address_ = "127.0.0.1:" + std::to_string(port.ok() ? *port : 0);
+  }
+
+  // On a failed test, show what the servers said: the first thing one wants to
+  // read.
+  ~Fleet() {
+    if (!::testing::Test::HasFailure()) return;
+    std::cerr << "--- coordinator stderr (tail):\n"
+              << Tail(coordinator_->Stderr());
+    for (const auto& worker : workers_) {
+      std::cerr << "--- worker stderr (tail):\n" << Tail(worker->Stderr());
+    }
   }
 
   const std::string& address() const { return address_; }
@@ -55,6 +67,10 @@ class Fleet {
   }
 
  private:
+  static std::string Tail(const std::string& text) {
+    return text.size() > 4000 ? text.substr(text.size() - 4000) : text;
+  }
+
   std::unique_ptr<Subprocess> coordinator_;
   std::vector<std::unique_ptr<Subprocess>> workers_;
   std::string address_;

@@ -147,8 +147,9 @@ TEST(FleetTest, ClientThatDisconnectsResumesWithWatchFrom) {
 
   CommandResult watch = RunCommand(fleet.Fetchctl(
       {"watch", *job_id, "--from", std::to_string(last_seq + 1)}));
-  EXPECT_EQ(watch.exit_code, 0) << watch.err;
+  ASSERT_EQ(watch.exit_code, 0) << watch.err;
   std::vector<json> rest = ParseResults(watch.out);
+  ASSERT_FALSE(rest.empty());
   std::vector<json> all = first;
   all.insert(all.end(), rest.begin(), rest.end());
   EXPECT_EQ(all.size(), 200u);
