@@ -5,14 +5,11 @@
 
 #include <cstdio>
 
+#include "common/server_main.h"
 #include "tests/testing/http_test_server.h"
 
 int main() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = fetchfleet::BlockTerminationSignals();
   fetchfleet::testing::HttpTestServer server;
   std::printf("listening on 127.0.0.1:%d\n", server.port());
   std::fflush(stdout);
