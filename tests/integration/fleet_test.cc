@@ -218,6 +218,24 @@ TEST(FleetTest, BadLinesGetClearErrorsAndTheFleetServesTheNextJob) {
   EXPECT_EQ(again[0]["body"], "{\"name\": \"again\"}");
 }
 
+TEST(FleetTest, UpstreamBytesThatAreNotUtf8DoNotBreakTheStream) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  std::string input = upstream.Url("/latin1-header") + "\n" +
+                      upstream.Url("/binary") + "\n" +
+                      upstream.Url("/json/after") + "\n";
+  CommandResult run = RunCommand(fleet.Fetchctl({"submit", "--headers", "-"}),
+                                 WriteTempFile(input));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  std::map<std::string, json> by_id = ById(ParseResults(run.out));
+  ASSERT_EQ(by_id.size(), 3u) << run.err;
+  EXPECT_EQ(by_id["1"]["body_base64"], "Y2Fm6Q==");  // "caf\xe9"
+  EXPECT_EQ(by_id["1"]["headers"]["x-name"], "caf?");
+  EXPECT_EQ(by_id["2"]["body_base64"], "//4AAQ==");
+  EXPECT_EQ(by_id["3"]["body"], "{\"name\": \"after\"}");
+}
+
 TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
   HttpTestServer upstream;
   Fleet fleet;

@@ -207,6 +207,10 @@ std::string HttpTestServer::Respond(
   }
   if (path == "/binary")
     return Response(200, std::string("\xff\xfe\x00\x01", 4));
+  if (path == "/latin1-header") {
+    return Response(200, "caf\xe9",
+                    {"X-Name: caf\xe9"});  // ISO-8859-1, not UTF-8
+  }
   if (path == "/redirect" && absl::StartsWith(query, "to=")) {
     return Response(302, "", {absl::StrCat("Location: ", query.substr(3))});
   }

@@ -5,6 +5,7 @@
 //   /delay/MS            respond 200 after MS milliseconds
 //   /bytes/N             N bytes of 'x'
 //   /binary              bytes that are not UTF-8
+//   /latin1-header       a header value and body in ISO-8859-1 (not UTF-8)
 //   /redirect?to=URL     302 to URL
 //   /flaky/KEY/N         503 for the first N requests of KEY, then 200
 //   /throttle/KEY/N/S    429 with Retry-After: S for the first N requests of
