@@ -112,5 +112,5 @@ if [ "$big_urls" -gt 0 ]; then
   t1=$(now)
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$coordinator_pid/status")
   echo
-  echo "1M-line job: $(cat "$work/big.count") results in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s; coordinator peak RSS $(python3 -c "print(f'{$hwm / 1024:.0f}')") MB [$(tail -n1 "$work/big.err")]"
+  echo "$big_urls-line job: $(cat "$work/big.count") results in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s; coordinator peak RSS $(python3 -c "print(f'{$hwm / 1024:.0f}')") MB [$(tail -n1 "$work/big.err")]"
 fi
