@@ -42,22 +42,37 @@ absl::Time GcraReserve(const RateLimit& limit, absl::Time now,
   return start;
 }
 
+void LocalRateLimiter::SetLimit(const std::string& key, RateLimit limit) {
+  absl::MutexLock lock(&mu_);
+  limits_[key] = limit;
+}
+
 void LocalRateLimiter::DeleteLimit(const std::string& key) {
+  absl::MutexLock lock(&mu_);
   limits_.erase(key);
   tat_.erase(key);
+}
+
+std::map<std::string, RateLimit> LocalRateLimiter::limits() const {
+  absl::MutexLock lock(&mu_);
+  return limits_;
 }
 
 void LocalRateLimiter::Reserve(
     absl::string_view key,
     absl::AnyInvocable<void(absl::Duration delay)> granted) {
-  auto it = limits_.find(std::string(key));
-  if (it == limits_.end()) {
-    granted(absl::ZeroDuration());
-    return;
+  absl::Duration delay = absl::ZeroDuration();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = limits_.find(std::string(key));
+    if (it != limits_.end()) {
+      absl::Time now = clock_->Now();
+      auto [tat_it, inserted] = tat_.try_emplace(std::string(key), now);
+      delay = GcraReserve(it->second, now, &tat_it->second) - now;
+    }
   }
-  absl::Time now = clock_->Now();
-  auto [tat_it, inserted] = tat_.try_emplace(std::string(key), now);
-  granted(GcraReserve(it->second, now, &tat_it->second) - now);
+  // Outside the lock: `granted` may start a transfer, or reserve again.
+  granted(delay);
 }
 
 }  // namespace fetchfleet

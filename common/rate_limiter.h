@@ -48,18 +48,17 @@ class RateLimiter {
       absl::AnyInvocable<void(absl::Duration delay)> granted) = 0;
 };
 
-// LocalRateLimiter keeps GCRA state in this process. Loop thread only (one
-// owner).
+// LocalRateLimiter keeps GCRA state in this process. Thread-safe: a worker's
+// fetch loops share one.
 class LocalRateLimiter final : public RateLimiter {
  public:
   explicit LocalRateLimiter(const Clock* clock) : clock_(clock) {}
 
-  void SetLimit(const std::string& key, RateLimit limit) {
-    limits_[key] = limit;
-  }
+  void SetLimit(const std::string& key, RateLimit limit);
   void DeleteLimit(const std::string& key);
-  const std::map<std::string, RateLimit>& limits() const { return limits_; }
+  std::map<std::string, RateLimit> limits() const;
 
+  // Reserve runs `granted` on the calling thread, outside the lock.
   void Reserve(absl::string_view key,
                absl::AnyInvocable<void(absl::Duration delay)> granted) override;
 

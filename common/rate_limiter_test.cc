@@ -1,6 +1,8 @@
 #include "common/rate_limiter.h"
 
+#include <algorithm>
 #include <deque>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
@@ -83,6 +85,36 @@ TEST(LocalRateLimiterTest, UnlimitedKeysGoAtOnceLimitedKeysWait) {
   limiter.DeleteLimit("api");
   limiter.Reserve(
       "api", [&](absl::Duration d) { EXPECT_EQ(d, absl::ZeroDuration()); });
+}
+
+TEST(LocalRateLimiterTest, FetchLoopsOnManyThreadsShareOneSchedule) {
+  // A worker's fetch loops share one limiter: no slot may be handed out twice.
+  testing::FakeClock clock;
+  LocalRateLimiter limiter(&clock);
+  limiter.SetLimit("api", RateLimit{100, 1});
+  constexpr int kThreads = 4;
+  constexpr int kEach = 250;
+  std::vector<std::vector<absl::Duration>> delays(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        limiter.Reserve("api",
+                        [&, t](absl::Duration d) { delays[t].push_back(d); });
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::vector<absl::Duration> all;
+  for (const auto& d : delays) all.insert(all.end(), d.begin(), d.end());
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), size_t{kThreads * kEach});
+  // At 100/s with burst 1 and a clock that does not move, the slots are exactly
+  // 0, 10 ms, 20 ms, ...: each handed out once.
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i], absl::Milliseconds(10) * static_cast<int64_t>(i)) << i;
+  }
+  EXPECT_EQ(limiter.limits().size(), 1u);
 }
 
 }  // namespace
