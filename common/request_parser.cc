@@ -191,6 +191,12 @@ absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url) {
       return Invalid(absl::StrCat(
           "URL ", Quote(url), " contains whitespace or a control character"));
     }
+    // Raw bytes would go on the wire unencoded; say how to write them instead.
+    if (c > 0x7f) {
+      return Invalid(absl::StrCat("URL ", Quote(url),
+                                  " is not ASCII (percent-encode the path, "
+                                  "punycode the host)"));
+    }
   }
   std::unique_ptr<CURLU, CurlUrlDeleter> handle(curl_url());
   std::string text(url);

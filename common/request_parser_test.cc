@@ -100,6 +100,10 @@ INSTANTIATE_TEST_SUITE_P(
                 v1::ERROR_INVALID_REQUEST, "max_attempts"},
         BadLine{"{\"url\": \"http://a.example/\", \"timeout_ms\": \"fast\"}",
                 v1::ERROR_INVALID_REQUEST, "timeout_ms"},
+        BadLine{"http://a.example/caf\xc3\xa9", v1::ERROR_INVALID_REQUEST,
+                "is not ASCII"},
+        BadLine{"http://caf\xc3\xa9.example/", v1::ERROR_INVALID_REQUEST,
+                "punycode the host"},
         BadLine{"{\"url\": 5}", v1::ERROR_INVALID_REQUEST,
                 "\"url\" must be a string"}));
 
