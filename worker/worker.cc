@@ -55,7 +55,7 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   for (uint64_t lease_id : message.cancelled()) {
     auto it = held_.find(lease_id);
     if (it == held_.end()) continue;
-    size_t shard = it->second.shard;
+    size_t shard = it->second;
     --shard_load_[shard];
     held_.erase(it);
     FetchShard* s = shards_[shard].get();
@@ -78,7 +78,7 @@ void Worker::Assign(v1::Assignment assignment) {
   size_t shard = std::min_element(shard_load_.begin(), shard_load_.end()) -
                  shard_load_.begin();
   ++shard_load_[shard];
-  held_[assignment.lease_id()] = Held{shard};
+  held_[assignment.lease_id()] = shard;
   FetchShard* s = shards_[shard].get();
   s->loop()->Post([s, assignment = std::move(assignment)]() mutable {
     s->runner()->Add(std::move(assignment));
@@ -106,7 +106,7 @@ void Worker::OnShardComplete(uint64_t lease_id, v1::FetchResult result) {
   auto it = held_.find(lease_id);
   if (it == held_.end())
     return;  // its stream ended: the coordinator re-queued it
-  --shard_load_[it->second.shard];
+  --shard_load_[it->second];
   held_.erase(it);
   v1::Completion* completion = pending_.add_completions();
   completion->set_lease_id(lease_id);
@@ -139,7 +139,7 @@ void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
   for (uint64_t lease_id : lease_ids) {
     auto it = held_.find(lease_id);
     if (it == held_.end()) continue;
-    --shard_load_[it->second.shard];
+    --shard_load_[it->second];
     held_.erase(it);
     message.add_released(lease_id);
   }

@@ -54,12 +54,6 @@ class Worker final : public CoordinatorLink::Handler {
   void OnDisconnected() override;
 
  private:
-  // A lease as the worker tracks it: which shard holds it, in which stream
-  // session.
-  struct Held {
-    size_t shard = 0;
-  };
-
   void Assign(v1::Assignment assignment);
   void OnShardComplete(uint64_t lease_id, v1::FetchResult result);
   void OnReleased(std::vector<uint64_t> lease_ids);
@@ -75,7 +69,7 @@ class Worker final : public CoordinatorLink::Handler {
   // The leases this worker holds now. A completion or release for a lease not
   // held (its stream ended since) is dropped: lease ids are never reissued by a
   // coordinator.
-  absl::flat_hash_map<uint64_t, Held> held_;
+  absl::flat_hash_map<uint64_t, size_t> held_;  // lease id -> shard index
   CoordinatorLink link_;
   // Completions wait here up to kCompletionDelay (or kCompletionBatch of them)
   // so that they reach the coordinator in batches: per-message costs dominate
