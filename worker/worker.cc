@@ -93,7 +93,6 @@ void Worker::OnDisconnected() {
                     << " requests";
   }
   held_.clear();
-  pending_.Clear();  // results for leases the coordinator has taken back
   std::fill(shard_load_.begin(), shard_load_.end(), 0);
   for (auto& shard : shards_) {
     FetchShard* s = shard.get();
@@ -108,30 +107,15 @@ void Worker::OnShardComplete(uint64_t lease_id, v1::FetchResult result) {
     return;  // its stream ended: the coordinator re-queued it
   --shard_load_[it->second];
   held_.erase(it);
-  v1::Completion* completion = pending_.add_completions();
+  // One completion per message: the link batches them on the way out.
+  v1::WorkerMessage message;
+  v1::Completion* completion = message.add_completions();
   completion->set_lease_id(lease_id);
   *completion->mutable_result() = std::move(result);
-  if (!draining_) pending_.set_credit(pending_.credit() + 1);
-  if (pending_.completions_size() >= kCompletionBatch || draining_) {
-    FlushCompletions();
-  } else if (flush_timer_ == 0) {
-    flush_timer_ = loop_->RunAfter(kCompletionDelay, [this] {
-      flush_timer_ = 0;
-      FlushCompletions();
-    });
-  }
+  if (!draining_) message.set_credit(1);
+  message.set_in_flight(held());
+  link_.Send(std::move(message));
   FinishDrainIfIdle();
-}
-
-void Worker::FlushCompletions() {
-  if (flush_timer_ != 0) {
-    loop_->CancelTimer(flush_timer_);
-    flush_timer_ = 0;
-  }
-  if (pending_.completions_size() == 0 && pending_.credit() == 0) return;
-  pending_.set_in_flight(held());
-  link_.Send(std::move(pending_));
-  pending_.Clear();
 }
 
 void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
@@ -190,7 +174,6 @@ void Worker::Drain(absl::AnyInvocable<void()> done) {
 void Worker::FinishDrainIfIdle() {
   if (!draining_ || drain_closing_ || !held_.empty()) return;
   drain_closing_ = true;
-  FlushCompletions();
   loop_->CancelTimer(heartbeat_timer_);
   link_.Close([this] {
     FF_LOG(INFO) << "drained";

@@ -57,7 +57,6 @@ class Worker final : public CoordinatorLink::Handler {
   void Assign(v1::Assignment assignment);
   void OnShardComplete(uint64_t lease_id, v1::FetchResult result);
   void OnReleased(std::vector<uint64_t> lease_ids);
-  void FlushCompletions();
   void ScheduleHeartbeat();
   void FinishDrainIfIdle();
   size_t held() const { return held_.size(); }
@@ -71,13 +70,6 @@ class Worker final : public CoordinatorLink::Handler {
   // coordinator.
   absl::flat_hash_map<uint64_t, size_t> held_;  // lease id -> shard index
   CoordinatorLink link_;
-  // Completions wait here up to kCompletionDelay (or kCompletionBatch of them)
-  // so that they reach the coordinator in batches: per-message costs dominate
-  // at tens of thousands/s.
-  static constexpr absl::Duration kCompletionDelay = absl::Milliseconds(1);
-  static constexpr int kCompletionBatch = 256;
-  v1::WorkerMessage pending_;
-  EventLoop::TimerId flush_timer_ = 0;
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
   EventLoop::TimerId heartbeat_timer_ = 0;
   bool draining_ = false;
