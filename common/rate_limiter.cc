@@ -1,6 +1,7 @@
 #include "common/rate_limiter.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -11,7 +12,8 @@ absl::StatusOr<double> ParseRate(absl::string_view text) {
   size_t slash = text.find('/');
   double count = 0;
   if (slash == absl::string_view::npos ||
-      !absl::SimpleAtod(text.substr(0, slash), &count) || !(count > 0)) {
+      !absl::SimpleAtod(text.substr(0, slash), &count) || !(count > 0) ||
+      !std::isfinite(count)) {
     return absl::InvalidArgumentError(
         absl::StrCat("rate \"", text, "\" is not like 10/s, 600/m or 0.5/s"));
   }
@@ -27,52 +29,143 @@ absl::StatusOr<double> ParseRate(absl::string_view text) {
     return absl::InvalidArgumentError(
         absl::StrCat("rate \"", text, "\": the unit must be s, m or h"));
   }
+  if (count / seconds > 1e6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rate \"", text, "\" is over 1000000/s"));
+  }
   return count / seconds;
+}
+
+std::string FormatRate(double per_second) {
+  if (per_second >= 1 || per_second <= 0) return absl::StrCat(per_second, "/s");
+  if (per_second * 60 >= 1) return absl::StrCat(per_second * 60, "/m");
+  return absl::StrCat(per_second * 3600, "/h");
+}
+
+absl::Duration GcraInterval(double per_second) {
+  double half_micros = std::ceil(2e6 / per_second);
+  return absl::Nanoseconds(static_cast<int64_t>(half_micros) * 500);
 }
 
 absl::Time GcraReserve(const RateLimit& limit, absl::Time now,
                        absl::Time* tat) {
-  absl::Duration interval = absl::Seconds(1.0 / limit.per_second);
-  // Tolerance (B-1)*T: B starts may coincide after an idle period, then they
-  // are T apart.
-  absl::Duration tolerance =
-      interval * static_cast<double>(std::max<int64_t>(limit.burst, 1) - 1);
-  absl::Time start = std::max(now, *tat - tolerance);
-  *tat = std::max(*tat, start) + interval;
-  return start;
+  GcraGrant grant = GcraReserveBatch(limit, now, now, 1,
+                                     absl::InfiniteDuration(), tat);
+  return now + grant.delays.front();
 }
 
-void LocalRateLimiter::SetLimit(const std::string& key, RateLimit limit) {
+GcraGrant GcraReserveBatch(const RateLimit& limit, absl::Time now,
+                           absl::Time not_before, int64_t want,
+                           absl::Duration lookahead, absl::Time* tat) {
+  absl::Duration interval = GcraInterval(limit.per_second);
+  // Tolerance (B-1)*T: B starts may coincide after an idle period, then they
+  // are T apart.
+  absl::Duration tolerance = interval * (std::max<int64_t>(limit.burst, 1) - 1);
+  absl::Time floor = std::max(now, not_before);
+  GcraGrant grant;
+  for (int64_t i = 0; i < want; ++i) {
+    absl::Time start = std::max(floor, *tat - tolerance);
+    if (start - now > lookahead) {
+      if (grant.delays.empty()) grant.retry_after = start - now - lookahead;
+      break;
+    }
+    *tat = std::max(*tat, start) + interval;
+    grant.delays.push_back(start - now);
+  }
+  return grant;
+}
+
+// ---------------------------------------------------------------------------
+// LimitTable
+
+void LimitTable::Replace(const v1::LimitTable& table) {
+  absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  limits_.clear();
+  for (const v1::KeyLimit& entry : table.limits()) {
+    if (entry.per_second() > 0) {
+      limits_[entry.key()] =
+          RateLimit{entry.per_second(), std::max<int64_t>(entry.burst(), 1)};
+    }
+    if (entry.paused_ms() > 0) {
+      absl::Time until = now + absl::Milliseconds(entry.paused_ms());
+      absl::Time& paused = paused_[entry.key()];
+      paused = std::max(paused, until);
+    }
+  }
+  live_workers_ = std::max<uint32_t>(table.live_workers(), 1);
+  // Pauses that have run out are forgotten.
+  for (auto it = paused_.begin(); it != paused_.end();) {
+    if (it->second <= now)
+      paused_.erase(it++);
+    else
+      ++it;
+  }
+}
+
+void LimitTable::SetLimit(const std::string& key, RateLimit limit) {
   absl::MutexLock lock(&mu_);
   limits_[key] = limit;
 }
 
-void LocalRateLimiter::DeleteLimit(const std::string& key) {
+void LimitTable::Pause(const std::string& key, absl::Duration duration) {
+  absl::Time until = clock_->Now() + duration;
   absl::MutexLock lock(&mu_);
-  limits_.erase(key);
-  tat_.erase(key);
+  absl::Time& paused = paused_[key];
+  paused = std::max(paused, until);
+  if (on_pause_) on_pause_(key, duration);
 }
 
-std::map<std::string, RateLimit> LocalRateLimiter::limits() const {
+void LimitTable::set_pause_listener(PauseListener listener) {
   absl::MutexLock lock(&mu_);
-  return limits_;
+  on_pause_ = std::move(listener);
+}
+
+KeyPolicy LimitTable::Lookup(absl::string_view key) const {
+  KeyPolicy policy;
+  absl::MutexLock lock(&mu_);
+  if (auto it = limits_.find(key); it != limits_.end()) policy.limit = it->second;
+  if (!paused_.empty()) {
+    if (auto it = paused_.find(key); it != paused_.end())
+      policy.paused_until = it->second;
+  }
+  return policy;
+}
+
+uint32_t LimitTable::live_workers() const {
+  absl::MutexLock lock(&mu_);
+  return live_workers_;
+}
+
+// ---------------------------------------------------------------------------
+// LocalRateLimiter
+
+absl::Duration LocalRateLimiter::DelayFor(absl::string_view key) {
+  KeyPolicy policy = table_->Lookup(key);
+  absl::Time now = clock_->Now();
+  if (!policy.limit)
+    return std::max(policy.paused_until - now, absl::ZeroDuration());
+  double share = table_->live_workers();
+  RateLimit mine{policy.limit->per_second / share,
+                 std::max<int64_t>(1, static_cast<int64_t>(
+                                          policy.limit->burst / share))};
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = tat_.try_emplace(std::string(key), now);
+  GcraGrant grant = GcraReserveBatch(mine, now, policy.paused_until, 1,
+                                     absl::InfiniteDuration(), &it->second);
+  return grant.delays.front();
 }
 
 void LocalRateLimiter::Reserve(
     absl::string_view key,
     absl::AnyInvocable<void(absl::Duration delay)> granted) {
-  absl::Duration delay = absl::ZeroDuration();
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = limits_.find(std::string(key));
-    if (it != limits_.end()) {
-      absl::Time now = clock_->Now();
-      auto [tat_it, inserted] = tat_.try_emplace(std::string(key), now);
-      delay = GcraReserve(it->second, now, &tat_it->second) - now;
-    }
-  }
   // Outside the lock: `granted` may start a transfer, or reserve again.
-  granted(delay);
+  granted(DelayFor(key));
+}
+
+void LocalRateLimiter::Pause(absl::string_view key,
+                             absl::Duration retry_after) {
+  table_->Pause(std::string(key), retry_after);
 }
 
 }  // namespace fetchfleet

@@ -5,13 +5,21 @@
 //
 // The limiter reserves rather than refuses: each request is given the moment it
 // may start (now, or a future slot), so a waiting request costs a timer, not a
-// retry loop. The in-process LocalRateLimiter serves one worker (`fetchctl
-// run`, no Redis); the fleet-wide limiter keeps the same state in Redis behind
-// the same interface.
+// retry loop. GcraReserveBatch is the arithmetic both limiters share: the
+// in-process LocalRateLimiter runs it under a mutex, and the fleet-wide limiter
+// (worker/redis_rate_limiter) runs the same steps as a Lua script inside Redis,
+// on Redis' clock.
+//
+// Which keys are limited, at what rate, and which are paused (an upstream's
+// 429/503 with Retry-After) is the LimitTable: the coordinator owns it and
+// pushes it to every worker.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
@@ -20,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "proto/fetchfleet.pb.h"
 
 namespace fetchfleet {
 
@@ -30,10 +39,69 @@ struct RateLimit {
 
 // ParseRate reads "10/s", "600/m", "0.5/s", "3600/h" into requests per second.
 absl::StatusOr<double> ParseRate(absl::string_view text);
+// FormatRate prints requests per second the way ParseRate reads them.
+std::string FormatRate(double per_second);
+
+// GcraInterval is the spacing T = 1/R, rounded up to a multiple of 0.5 µs (the
+// resolution the Redis script keeps exactly), so rounding never speeds up.
+absl::Duration GcraInterval(double per_second);
 
 // GcraReserve reserves one start for a key whose state is `*tat` under `limit`
 // at `now`; it advances `*tat` and returns the start time (>= now).
 absl::Time GcraReserve(const RateLimit& limit, absl::Time now, absl::Time* tat);
+
+struct GcraGrant {
+  // Delays from now of the granted starts, in order.
+  std::vector<absl::Duration> delays;
+  // When nothing was granted: how long until the next start falls within the
+  // lookahead (ask again then).
+  absl::Duration retry_after = absl::ZeroDuration();
+};
+
+// GcraReserveBatch reserves up to `want` consecutive starts, none before
+// `not_before` (a pause) and none further than `lookahead` from now. Every
+// start is a GCRA slot of its own, so a batch never grants more than the bound
+// allows; it only moves the round trip off the per-request path.
+GcraGrant GcraReserveBatch(const RateLimit& limit, absl::Time now,
+                           absl::Time not_before, int64_t want,
+                           absl::Duration lookahead, absl::Time* tat);
+
+// KeyPolicy is what the fleet says about one rate key now.
+struct KeyPolicy {
+  std::optional<RateLimit> limit;  // none: unlimited
+  absl::Time paused_until = absl::InfinitePast();
+};
+
+// LimitTable: the worker's copy of the fleet's limits and pauses, as the
+// coordinator last pushed it, plus pauses this worker saw itself.
+// Thread-safe: a worker's fetch loops read it.
+class LimitTable {
+ public:
+  // on_pause (any thread) hears each pause recorded through Pause, to report
+  // it to the coordinator.
+  using PauseListener =
+      absl::AnyInvocable<void(const std::string& key, absl::Duration)>;
+
+  explicit LimitTable(const Clock* clock) : clock_(clock) {}
+
+  // Replace installs a table pushed by the coordinator.
+  void Replace(const v1::LimitTable& table);
+  void SetLimit(const std::string& key, RateLimit limit);
+  // Pause holds `key` back for `duration`, and tells the listener.
+  void Pause(const std::string& key, absl::Duration duration);
+  void set_pause_listener(PauseListener listener);
+
+  KeyPolicy Lookup(absl::string_view key) const;
+  uint32_t live_workers() const;
+
+ private:
+  const Clock* const clock_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, RateLimit> limits_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::Time> paused_ ABSL_GUARDED_BY(mu_);
+  uint32_t live_workers_ ABSL_GUARDED_BY(mu_) = 1;
+  PauseListener on_pause_ ABSL_GUARDED_BY(mu_);
+};
 
 // RateLimiter hands out start times per rate key. Implementations say their
 // threading.
@@ -41,31 +109,37 @@ class RateLimiter {
  public:
   virtual ~RateLimiter() = default;
   // Reserve asks for one start slot for `key`; `granted` runs (on the caller's
-  // loop) with the delay until the slot, zero for "start now". Keys without a
-  // limit are granted at once.
+  // loop) with the delay until the slot, zero for "start now". Unlimited keys
+  // are granted at once unless paused.
   virtual void Reserve(
       absl::string_view key,
       absl::AnyInvocable<void(absl::Duration delay)> granted) = 0;
+  // Pause: an upstream answered 429/503 with Retry-After; hold `key` back for
+  // the whole fleet.
+  virtual void Pause(absl::string_view key, absl::Duration retry_after) = 0;
 };
 
-// LocalRateLimiter keeps GCRA state in this process. Thread-safe: a worker's
-// fetch loops share one.
+// LocalRateLimiter keeps GCRA state in this process, for the limits in a
+// LimitTable. Each worker takes R / live_workers (and B / live_workers, at
+// least 1): exact for one worker (`fetchctl run`), a fair share for the
+// --redis-failure=local fallback. Thread-safe: a worker's fetch loops share
+// one.
 class LocalRateLimiter final : public RateLimiter {
  public:
-  explicit LocalRateLimiter(const Clock* clock) : clock_(clock) {}
-
-  void SetLimit(const std::string& key, RateLimit limit);
-  void DeleteLimit(const std::string& key);
-  std::map<std::string, RateLimit> limits() const;
+  LocalRateLimiter(const Clock* clock, LimitTable* table)
+      : clock_(clock), table_(table) {}
 
   // Reserve runs `granted` on the calling thread, outside the lock.
   void Reserve(absl::string_view key,
                absl::AnyInvocable<void(absl::Duration delay)> granted) override;
+  void Pause(absl::string_view key, absl::Duration retry_after) override;
+  // DelayFor reserves one slot and returns its delay from now.
+  absl::Duration DelayFor(absl::string_view key);
 
  private:
-  const Clock* clock_;
-  mutable absl::Mutex mu_;
-  std::map<std::string, RateLimit> limits_ ABSL_GUARDED_BY(mu_);
+  const Clock* const clock_;
+  LimitTable* const table_;
+  absl::Mutex mu_;
   absl::flat_hash_map<std::string, absl::Time> tat_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -15,9 +15,10 @@ constexpr int kMaxMessageBytes = 64 << 20;
 CoordinatorServer::CoordinatorServer(CoordinatorOptions options)
     : options_(std::move(options)),
       scheduler_(Clock::Real(), options_.scheduler),
+      limits_(&loop_, &scheduler_, options_.redis),
       job_service_(&loop_, &scheduler_),
       worker_service_(&loop_, &scheduler_),
-      admin_service_(&loop_, &scheduler_) {}
+      admin_service_(&loop_, &scheduler_, &limits_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorOptions options) {
@@ -43,7 +44,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                                                " (in use, or a bad address?)"));
   }
   self->loop_thread_ = std::thread([loop = &self->loop_] { loop->Run(); });
-  self->loop_.Post([raw = self.get()] { raw->ScheduleSweep(); });
+  self->loop_.Post([raw = self.get()] {
+    raw->ScheduleSweep();
+    raw->limits_.Start();
+  });
   return self;
 }
 

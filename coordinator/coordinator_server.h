@@ -9,12 +9,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
 #include "common/event_loop.h"
 #include "coordinator/job_service.h"
+#include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_service.h"
 
@@ -23,6 +25,8 @@ namespace fetchfleet::coordinator {
 struct CoordinatorOptions {
   std::string listen = "0.0.0.0:7070";  // "" = in-process only
   SchedulerOptions scheduler;
+  // Where rate limits are kept; none = in this process.
+  std::optional<RedisUrl> redis;
 };
 
 class CoordinatorServer {
@@ -47,6 +51,7 @@ class CoordinatorServer {
   CoordinatorOptions options_;
   EventLoop loop_;
   Scheduler scheduler_;
+  LimitRegistry limits_;
   JobServiceImpl job_service_;
   WorkerServiceImpl worker_service_;
   AdminServiceImpl admin_service_;

@@ -47,6 +47,36 @@ v1::FetchRequest Job::TakePending() {
   return request;
 }
 
+void Job::Park(v1::FetchRequest request) {
+  std::string key = request.rate_key();
+  parked_[key].push_back(ParkedRequest{clock_->Now(), std::move(request)});
+  ++parked_count_;
+}
+
+size_t Job::Unpark(const std::string& key, size_t n) {
+  auto it = parked_.find(key);
+  if (it == parked_.end()) return 0;
+  std::deque<ParkedRequest>& queue = it->second;
+  size_t moved = std::min(n, queue.size());
+  absl::Time now = clock_->Now();
+  // Pushed to the front newest first, so the oldest goes out first.
+  for (size_t i = moved; i > 0; --i) {
+    ParkedRequest& parked = queue[i - 1];
+    rate_wait_ += now - parked.since;
+    pending_.push_front(std::move(parked.request));
+  }
+  queue.erase(queue.begin(), queue.begin() + moved);
+  parked_count_ -= moved;
+  if (queue.empty()) parked_.erase(it);
+  return moved;
+}
+
+std::vector<std::pair<std::string, size_t>> Job::ParkedCounts() const {
+  std::vector<std::pair<std::string, size_t>> counts;
+  for (const auto& [key, queue] : parked_) counts.emplace_back(key, queue.size());
+  return counts;
+}
+
 void Job::Requeue(v1::FetchRequest request) {
   if (state_ == v1::JOB_CANCELLED) return;  // Cancel() already answered it
   pending_.push_front(std::move(request));
@@ -61,6 +91,7 @@ void Job::AddResult(v1::FetchResult result) {
     ++failed_;
   }
   if (result.attempts() > 1) retries_ += result.attempts() - 1;
+  rate_wait_ += absl::Milliseconds(result.rate_wait_ms());
   tail_bytes_ += result.body().size();
   tail_.push_back(std::move(result));
   EvictDelivered();
@@ -72,6 +103,11 @@ void Job::Cancel() {
   state_ = v1::JOB_CANCELLED;
   std::deque<v1::FetchRequest> waiting;
   waiting.swap(pending_);
+  for (auto& [key, queue] : parked_) {
+    for (ParkedRequest& parked : queue) waiting.push_back(std::move(parked.request));
+  }
+  parked_.clear();
+  parked_count_ = 0;
   for (v1::FetchRequest& request : waiting) {
     --total_;  // AddRequest counts it again
     AddRequest(std::move(request));
@@ -123,7 +159,8 @@ v1::JobStatus Job::Status() const {
   status.set_failed(failed_);
   status.set_retries(retries_);
   status.set_in_flight(in_flight_);
-  status.set_pending(pending_.size());
+  status.set_pending(pending_.size() + parked_count_);
+  status.set_rate_wait_s(absl::ToDoubleSeconds(rate_wait_));
   status.set_elapsed_s(absl::ToDoubleSeconds(now - created_));
   status.set_created_unix_ms(created_unix_ms_);
   status.set_oldest_seq(first_held_seq());

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "proto/fetchfleet.pb.h"
@@ -35,6 +36,10 @@ struct JobLimits {
   size_t pending_low_water = 4096;  // read more input while fewer are pending
   size_t tail_results = 65536;      // results held for delivery and resume
   size_t tail_bytes = 64 << 20;     // and their body bytes
+  // Requests held back by their key's rate limit (KeyGate). They do not count
+  // against pending_low_water, so a throttled key does not stop the input
+  // that follows it; this caps them instead.
+  size_t parked_max = 65536;
 };
 
 class Job {
@@ -61,6 +66,7 @@ class Job {
   // room for the results that bad lines produce without dispatch).
   bool WantsInput() const {
     return !input_closed_ && pending_.size() < limits_.pending_low_water &&
+           parked_count_ < limits_.parked_max &&
            undelivered() < limits_.tail_results;
   }
   uint64_t undelivered() const { return next_seq_ - 1 - delivered_seq_; }
@@ -74,6 +80,13 @@ class Job {
   // front.
   void Requeue(v1::FetchRequest request);
   void OnDispatched() { ++in_flight_; }
+  // Park holds a request back until its rate key has room.
+  void Park(v1::FetchRequest request);
+  // Unpark moves up to `n` of `key`'s parked requests, oldest first, to the
+  // front of the queue; it returns how many moved.
+  size_t Unpark(const std::string& key, size_t n);
+  // ParkedCounts: parked requests per key.
+  std::vector<std::pair<std::string, size_t>> ParkedCounts() const;
   void OnLeaseEnded() { --in_flight_; }
 
   // --- results
@@ -115,6 +128,13 @@ class Job {
   v1::JobState state_ = v1::JOB_RUNNING;
   bool input_closed_ = false;
   std::deque<v1::FetchRequest> pending_;
+  struct ParkedRequest {
+    absl::Time since;
+    v1::FetchRequest request;
+  };
+  absl::flat_hash_map<std::string, std::deque<ParkedRequest>> parked_;
+  size_t parked_count_ = 0;
+  absl::Duration rate_wait_;  // parked time plus workers' slot waits
   uint64_t in_flight_ = 0;
 
   uint64_t total_ = 0;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/redis_client.h"
 #include "common/server_main.h"
 #include "coordinator/coordinator_server.h"
 
@@ -32,9 +33,22 @@ int main(int argc, char** argv) {
       "a worker silent this long is presumed dead; its work is re-queued");
   flags.Duration("shutdown-grace", &shutdown_grace,
                  "on SIGTERM, how long open streams may finish");
+  std::string redis;
+  flags.String("redis", &redis,
+               "keep rate limits in Redis, redis://[:password@]host:port[/db] "
+               "(unset: in this process)");
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "coordinator"))
     return *exit_code;
 
+  if (!redis.empty()) {
+    auto url = RedisUrl::Parse(redis);
+    if (!url.ok()) {
+      std::fprintf(stderr, "--redis: %s\n",
+                   std::string(url.status().message()).c_str());
+      return 2;
+    }
+    options.redis = *url;
+  }
   auto server = coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     FF_LOG(ERROR) << server.status().message();

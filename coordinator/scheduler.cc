@@ -10,7 +10,7 @@
 namespace fetchfleet::coordinator {
 
 Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
-    : clock_(clock), options_(std::move(options)) {}
+    : clock_(clock), options_(std::move(options)), gate_(clock) {}
 
 // ---------------------------------------------------------------------------------------
 // Jobs
@@ -72,6 +72,8 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
   if (job == nullptr)
     return absl::NotFoundError(absl::StrCat("no job ", job_id));
   if (!job->ended()) {
+    for (const auto& [key, count] : job->ParkedCounts())
+      gate_.OnParked(key, -static_cast<int64_t>(count));
     job->Cancel();
     std::vector<Lease> leases = leases_.ReleaseJob(job->id());
     std::map<uint64_t, v1::CoordinatorMessage> abandon;
@@ -180,12 +182,19 @@ void Scheduler::Dispatch() {
   while (progress) {
     progress = false;
     for (auto& [id, worker] : workers_) {
-      for (size_t taken = 0; taken < options_.dispatch_chunk &&
-                             worker.credit > 0 && !worker.draining;
-           ++taken) {
+      size_t taken = 0;
+      while (taken < options_.dispatch_chunk && worker.credit > 0 &&
+             !worker.draining) {
         Job* job = NextDispatchableJob();
         if (job == nullptr) break;
         v1::FetchRequest request = job->TakePending();
+        if (!gate_.Admit(request.rate_key())) {
+          // Its key has enough out already: it waits here, not at a worker.
+          gate_.OnParked(request.rate_key(), 1);
+          job->Park(std::move(request));
+          continue;
+        }
+        ++taken;
         job->OnDispatched();
         absl::Duration per_attempt =
             absl::Milliseconds(request.timeout_ms()) + options_.max_backoff;
@@ -217,6 +226,7 @@ void Scheduler::Dispatch() {
 
 void Scheduler::ReturnLeases(std::vector<Lease> leases) {
   for (Lease& lease : leases) {
+    EndLease(lease.request.rate_key(), 0);
     Job* job = FindJob(lease.job_id);
     if (job == nullptr) continue;
     job->OnLeaseEnded();
@@ -226,6 +236,7 @@ void Scheduler::ReturnLeases(std::vector<Lease> leases) {
 }
 
 void Scheduler::EndLeaseWithResult(Lease& lease, v1::FetchResult result) {
+  EndLease(lease.request.rate_key(), result.attempts());
   Job* job = FindJob(lease.job_id);
   if (job == nullptr) return;
   job->OnLeaseEnded();
@@ -236,6 +247,52 @@ void Scheduler::EndLeaseWithResult(Lease& lease, v1::FetchResult result) {
   }
   job->AddResult(std::move(result));
   if (job->ended()) OnJobEnded(job);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rate limits
+
+void Scheduler::EndLease(const std::string& key, uint32_t attempts) {
+  gate_.Release(key, attempts);
+  ReleaseParked(key);
+}
+
+void Scheduler::ReleaseParked(const std::string& key) {
+  if (!gate_.HasParked(key)) return;
+  uint64_t room = gate_.Room(key);
+  for (Job* job : running_) {
+    if (room == 0) break;
+    size_t moved = job->Unpark(key, room);
+    gate_.OnParked(key, -static_cast<int64_t>(moved));
+    room -= moved;
+  }
+}
+
+void Scheduler::SetLimits(std::map<std::string, RateLimit> limits) {
+  std::vector<std::string> grew = gate_.SetLimits(std::move(limits));
+  for (const std::string& key : grew) ReleaseParked(key);
+  BroadcastLimits();
+  Dispatch();
+}
+
+v1::LimitTable Scheduler::ListLimits() const {
+  return gate_.Listing(LiveWorkers());
+}
+
+uint32_t Scheduler::LiveWorkers() const {
+  uint32_t live = 0;
+  for (const auto& [id, worker] : workers_) live += worker.draining ? 0 : 1;
+  return live;
+}
+
+void Scheduler::BroadcastLimits() {
+  announced_live_workers_ = LiveWorkers();
+  v1::LimitTable table = gate_.Table(std::max<uint32_t>(announced_live_workers_, 1));
+  for (auto& [id, worker] : workers_) {
+    v1::CoordinatorMessage message;
+    *message.mutable_limits() = table;
+    worker.channel->Send(std::move(message));
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -257,6 +314,9 @@ uint64_t Scheduler::AddWorker(WorkerChannel* channel, std::string name,
   welcome.set_heartbeat_interval_ms(
       absl::ToInt64Milliseconds(options_.heartbeat_interval));
   channel->Send(std::move(welcome));
+  // Everyone hears the new worker count (for --redis-failure=local), the new
+  // worker the whole table.
+  BroadcastLimits();
   return id;
 }
 
@@ -273,6 +333,17 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
     worker.draining = true;
     FF_LOG(INFO) << "worker " << worker.name << " is draining";
   }
+  bool paused = false;
+  for (const v1::KeyPause& pause : message.paused()) {
+    if (gate_.Pause(pause.key(),
+                    clock_->Now() + absl::Milliseconds(pause.retry_after_ms()))) {
+      FF_LOG(INFO) << "rate key " << pause.key() << " paused for "
+                   << pause.retry_after_ms() << " ms (upstream Retry-After, "
+                   << "seen by " << worker.name << ")";
+      paused = true;
+    }
+  }
+  if (paused || LiveWorkers() != announced_live_workers_) BroadcastLimits();
 
   std::vector<Job*> touched;
   for (const v1::Completion& completion : message.completions()) {
@@ -311,6 +382,7 @@ void Scheduler::RemoveWorker(uint64_t worker_id, absl::string_view why) {
   FF_LOG(INFO) << "worker " << it->second.name << " left (" << why << "); "
                << leases.size() << " leases back to the queue";
   workers_.erase(it);
+  BroadcastLimits();
   ReturnLeases(std::move(leases));
 }
 
@@ -354,6 +426,8 @@ void Scheduler::Sweep() {
     }
   }
   ReturnLeases(std::move(expired));
+  for (const std::string& key : gate_.ExpirePauses()) ReleaseParked(key);
+  Dispatch();
   ForgetOldJobs();
 }
 

@@ -28,6 +28,7 @@
 #include "common/clock.h"
 #include "common/request_parser.h"
 #include "coordinator/job.h"
+#include "coordinator/key_gate.h"
 #include "coordinator/lease_table.h"
 #include "proto/fetchfleet.pb.h"
 
@@ -84,6 +85,16 @@ class Scheduler {
   // ResultsDelivered records what a client received and may unpause the job.
   void ResultsDelivered(Job* job, uint64_t seq);
 
+  // --- rate limits
+  // SetLimits installs the fleet's limits (from the LimitRegistry) and tells
+  // every worker.
+  void SetLimits(std::map<std::string, RateLimit> limits);
+  const std::map<std::string, RateLimit>& limits() const {
+    return gate_.limits();
+  }
+  // ListLimits: each limit and pause, with achieved rates and waiting counts.
+  v1::LimitTable ListLimits() const;
+
   // --- workers
   uint64_t AddWorker(WorkerChannel* channel, std::string name,
                      std::string peer);
@@ -118,6 +129,12 @@ class Scheduler {
   void EndLeaseWithResult(Lease& lease, v1::FetchResult result);
   void OnJobEnded(Job* job);
   void ResumeInputs();
+  // EndLease tells the gate a request for `key` came back, and lets parked
+  // requests for the key go.
+  void EndLease(const std::string& key, uint32_t attempts);
+  void ReleaseParked(const std::string& key);
+  void BroadcastLimits();
+  uint32_t LiveWorkers() const;
   void ForgetOldJobs();
 
   const Clock* clock_;
@@ -133,6 +150,8 @@ class Scheduler {
   std::map<uint64_t, WorkerState> workers_;
   uint64_t next_worker_id_ = 1;
   LeaseTable leases_;
+  KeyGate gate_;
+  uint32_t announced_live_workers_ = 0;
   uint64_t dropped_results_ = 0;
 };
 

@@ -124,4 +124,56 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkers(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ListLimits(
+    grpc::CallbackServerContext* context,
+    const v1::ListLimitsRequest* /*request*/, v1::LimitTable* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  loop_->Post([this, reactor, response] {
+    *response = scheduler_->ListLimits();
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
+    grpc::CallbackServerContext* context, const v1::SetLimitRequest* request,
+    v1::KeyLimit* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->key().empty() || !(request->per_second() > 0) ||
+      request->per_second() > 1e6 || request->burst() < 0 ||
+      request->burst() > 1000000) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        "a limit needs a key, a rate from above 0 to 1000000/s and a burst "
+        "from 1 to 1000000"));
+    return reactor;
+  }
+  RateLimit limit{request->per_second(),
+                  std::max<int64_t>(request->burst(), 1)};
+  std::string key = request->key();
+  loop_->Post([this, reactor, response, key, limit] {
+    limits_->Set(key, limit, [reactor, response, key, limit](absl::Status s) {
+      response->set_key(key);
+      response->set_per_second(limit.per_second);
+      response->set_burst(limit.burst);
+      reactor->Finish(ToGrpcStatus(s));
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::DeleteLimit(
+    grpc::CallbackServerContext* context, const v1::DeleteLimitRequest* request,
+    v1::KeyLimit* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string key = request->key();
+  loop_->Post([this, reactor, response, key] {
+    limits_->Delete(key, [reactor, response, key](absl::Status s) {
+      response->set_key(key);
+      reactor->Finish(ToGrpcStatus(s));
+    });
+  });
+  return reactor;
+}
+
 }  // namespace fetchfleet::coordinator

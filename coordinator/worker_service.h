@@ -9,6 +9,7 @@
 #pragma once
 
 #include "common/event_loop.h"
+#include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
@@ -29,17 +30,28 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler)
-      : loop_(loop), scheduler_(scheduler) {}
+  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler,
+                   LimitRegistry* limits)
+      : loop_(loop), scheduler_(scheduler), limits_(limits) {}
 
   grpc::ServerUnaryReactor* ListWorkers(
       grpc::CallbackServerContext* context,
       const v1::ListWorkersRequest* request,
       v1::ListWorkersResponse* response) override;
+  grpc::ServerUnaryReactor* ListLimits(grpc::CallbackServerContext* context,
+                                       const v1::ListLimitsRequest* request,
+                                       v1::LimitTable* response) override;
+  grpc::ServerUnaryReactor* SetLimit(grpc::CallbackServerContext* context,
+                                     const v1::SetLimitRequest* request,
+                                     v1::KeyLimit* response) override;
+  grpc::ServerUnaryReactor* DeleteLimit(grpc::CallbackServerContext* context,
+                                        const v1::DeleteLimitRequest* request,
+                                        v1::KeyLimit* response) override;
 
  private:
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  LimitRegistry* const limits_;
 };
 
 }  // namespace fetchfleet::coordinator

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "fetchctl/job_client.h"
@@ -133,6 +135,129 @@ int WorkersCommand(const std::shared_ptr<grpc::Channel>& channel) {
                 w.peer().c_str());
   }
   return kExitOk;
+}
+
+absl::StatusOr<std::map<std::string, RateLimit>> ParseRateFlags(
+    const std::vector<std::string>& rates,
+    const std::vector<std::string>& bursts) {
+  std::map<std::string, RateLimit> limits;
+  for (const std::string& flag : rates) {
+    size_t eq = flag.rfind('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--rate \"", flag, "\" is not KEY=RATE (e.g. api.example=10/s)"));
+    }
+    auto rate = ParseRate(flag.substr(eq + 1));
+    if (!rate.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate: ", rate.status().message()));
+    limits[flag.substr(0, eq)].per_second = *rate;
+  }
+  for (const std::string& flag : bursts) {
+    size_t eq = flag.rfind('=');
+    int64_t burst = 0;
+    if (eq == std::string::npos || eq == 0 ||
+        !absl::SimpleAtoi(flag.substr(eq + 1), &burst) || burst < 1 ||
+        burst > 1000000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--burst \"", flag, "\" is not KEY=N with N from 1 to 1000000"));
+    }
+    auto it = limits.find(flag.substr(0, eq));
+    if (it == limits.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--burst ", flag, " needs a --rate for the same key"));
+    }
+    it->second.burst = burst;
+  }
+  return limits;
+}
+
+absl::Status SetLimits(const std::shared_ptr<grpc::Channel>& channel,
+                       const std::map<std::string, RateLimit>& limits) {
+  auto stub = v1::AdminService::NewStub(channel);
+  for (const auto& [key, limit] : limits) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+    v1::SetLimitRequest request;
+    request.set_key(key);
+    request.set_per_second(limit.per_second);
+    request.set_burst(limit.burst);
+    v1::KeyLimit response;
+    grpc::Status status = stub->SetLimit(&context, request, &response);
+    if (!status.ok()) {
+      return absl::UnavailableError(absl::StrCat(
+          "setting the limit for ", key, ": ", status.error_message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
+                  const std::vector<std::string>& args, int64_t burst) {
+  auto usage = [] {
+    std::fprintf(stderr,
+                 "usage: fetchctl limits list | set KEY RATE [--burst N] | "
+                 "delete KEY\n");
+    return kExitUsage;
+  };
+  if (args.empty()) return usage();
+  auto stub = v1::AdminService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  const std::string& verb = args[0];
+  if (verb == "list" && args.size() == 1) {
+    v1::LimitTable table;
+    grpc::Status status =
+        stub->ListLimits(&context, v1::ListLimitsRequest(), &table);
+    if (!status.ok()) return Fail(status);
+    std::printf("%-32s %12s %8s %14s %8s %10s\n", "KEY", "RATE", "BURST",
+                "ACHIEVED/S", "WAITING", "PAUSED");
+    for (const v1::KeyLimit& entry : table.limits()) {
+      std::string paused =
+          entry.paused_ms() > 0
+              ? absl::StrFormat("%.1fs", entry.paused_ms() / 1000.0)
+              : "-";
+      std::printf("%-32s %12s %8lld %14.2f %8llu %10s\n", entry.key().c_str(),
+                  entry.per_second() > 0
+                      ? FormatRate(entry.per_second()).c_str()
+                      : "none",
+                  static_cast<long long>(entry.burst()),
+                  entry.achieved_per_second(),
+                  static_cast<unsigned long long>(entry.waiting()),
+                  paused.c_str());
+    }
+    return kExitOk;
+  }
+  if (verb == "set" && args.size() == 3) {
+    auto rate = ParseRate(args[2]);
+    if (!rate.ok()) {
+      std::fprintf(stderr, "error: %s\n",
+                   std::string(rate.status().message()).c_str());
+      return kExitUsage;
+    }
+    if (burst < 1 || burst > 1000000) {
+      std::fprintf(stderr, "error: --burst must be from 1 to 1000000\n");
+      return kExitUsage;
+    }
+    absl::Status status = SetLimits(channel, {{args[1], RateLimit{*rate, burst}}});
+    if (!status.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+      return kExitSomeFailed;
+    }
+    std::printf("%s: %s, burst %lld\n", args[1].c_str(),
+                FormatRate(*rate).c_str(), static_cast<long long>(burst));
+    return kExitOk;
+  }
+  if (verb == "delete" && args.size() == 2) {
+    v1::DeleteLimitRequest request;
+    request.set_key(args[1]);
+    v1::KeyLimit response;
+    grpc::Status status = stub->DeleteLimit(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    std::printf("%s: limit deleted\n", args[1].c_str());
+    return kExitOk;
+  }
+  return usage();
 }
 
 }  // namespace fetchfleet::fetchctl

@@ -4,8 +4,7 @@ namespace fetchfleet::fetchctl {
 
 EmbeddedFleet::EmbeddedFleet(EgressPolicy policy, worker::WorkerOptions options)
     : policy_(std::move(policy)),
-      worker_options_(std::move(options)),
-      limiter_(Clock::Real()) {}
+      worker_options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<EmbeddedFleet>> EmbeddedFleet::Start(
     EgressPolicy policy, worker::WorkerOptions options) {
@@ -18,8 +17,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedFleet>> EmbeddedFleet::Start(
   self->coordinator_ = *std::move(coordinator);
   self->channel_ = self->coordinator_->InProcessChannel();
   self->worker_ = std::make_unique<worker::Worker>(
-      &self->worker_loop_, self->channel_, &self->policy_, &self->limiter_,
-      self->worker_options_);
+      &self->worker_loop_, self->channel_, &self->policy_, self->worker_options_);
   self->worker_loop_.Post([w = self->worker_.get()] { w->Start(); });
   self->worker_thread_ =
       std::thread([loop = &self->worker_loop_] { loop->Run(); });

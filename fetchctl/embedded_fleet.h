@@ -36,7 +36,6 @@ class EmbeddedFleet {
   std::unique_ptr<coordinator::CoordinatorServer> coordinator_;
   std::shared_ptr<grpc::Channel> channel_;
   EventLoop worker_loop_;
-  LocalRateLimiter limiter_;
   std::unique_ptr<worker::Worker> worker_;
   std::thread worker_thread_;
 };

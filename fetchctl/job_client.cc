@@ -77,12 +77,19 @@ class EventPrinter {
     if (got_finished_) {
       const v1::JobStatus& s = finished_;
       double rate = s.elapsed_s() > 0 ? s.done() / s.elapsed_s() : 0;
+      // Waiting for rate limits is said only when there was some.
+      std::string waited =
+          s.rate_wait_s() >= 0.05
+              ? absl::StrFormat("; requests waited %.1f s for rate limits",
+                                s.rate_wait_s())
+              : "";
       std::fprintf(
           stderr,
-          "%llu ok, %llu failed, %llu retries in %.1f s (%.0f req/s)%s\n",
+          "%llu ok, %llu failed, %llu retries in %.1f s (%.0f req/s)%s%s\n",
           static_cast<unsigned long long>(s.ok()),
           static_cast<unsigned long long>(s.failed()),
           static_cast<unsigned long long>(s.retries()), s.elapsed_s(), rate,
+          waited.c_str(),
           s.state() == v1::JOB_CANCELLED ? " [cancelled]" : "");
       return s.failed() > 0 ? kExitSomeFailed : kExitOk;
     }

@@ -33,6 +33,9 @@ constexpr char kUsage[] =
     "  status JOB_ID          one job's progress\n"
     "  cancel JOB_ID          cancel a job\n"
     "  workers                connected workers\n"
+    "  limits list            fleet-wide rate limits, achieved rates, pauses\n"
+    "  limits set KEY RATE    set a limit (RATE like 10/s, 600/m; --burst N)\n"
+    "  limits delete KEY      remove a limit\n"
     "  run [FILE|-]           the whole fleet in this process (no coordinator, "
     "no Redis)\n\n"
     "Run `fetchctl COMMAND --help` for a command's flags.";
@@ -46,6 +49,8 @@ struct JobFlags {
   bool no_progress = false;
   bool headers = false;
   int64_t max_body = kDefaultBodyCapBytes;
+  std::vector<std::string> rates;
+  std::vector<std::string> bursts;
 };
 
 void AddJobFlags(FlagSet* flags, JobFlags* job) {
@@ -59,6 +64,11 @@ void AddJobFlags(FlagSet* flags, JobFlags* job) {
   flags->Bool("headers", &job->headers, "include response headers in results");
   flags->Int("max-body", &job->max_body,
              "body bytes kept per result; longer ones are truncated");
+  flags->StringList("rate", &job->rates,
+                    "KEY=RATE: set the fleet-wide limit for a rate key before "
+                    "the job starts, e.g. api.example=10/s (repeatable)");
+  flags->StringList("burst", &job->bursts,
+                    "KEY=N: the burst for a --rate key (default 1)");
 }
 
 absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
@@ -125,6 +135,7 @@ int Main(int argc, char** argv) {
   int64_t from_flag = 1;
   std::vector<std::string> allow_cidrs;
   int64_t max_inflight = 512;
+  int64_t burst = 1;
   FlagSet flags(absl::StrCat("usage: fetchctl ", command, " [flags] [args]"),
                 "");
   flags.String("coordinator", &coordinator,
@@ -146,6 +157,8 @@ int Main(int argc, char** argv) {
     flags.String("output", &job.output,
                  "write results to this file instead of stdout");
     flags.Bool("no-progress", &job.no_progress, "no progress bar");
+  } else if (command == "limits") {
+    flags.Int("burst", &burst, "limits set: how many may start at once");
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
              command != "workers") {
     return Usage(absl::StrCat("unknown command \"", command, "\"\n\n", kUsage));
@@ -177,12 +190,16 @@ int Main(int argc, char** argv) {
   // submit and run read the same job list with the same options.
   v1::JobOptions job_options;
   std::unique_ptr<InputReader> input;
+  std::map<std::string, RateLimit> limits;
   if (command == "submit" || command == "run") {
     if (args->size() > 1)
       return Usage(absl::StrCat("usage: fetchctl ", command, " [FILE|-]"));
     auto options = ToJobOptions(job);
     if (!options.ok()) return Usage(std::string(options.status().message()));
     job_options = *options;
+    auto parsed = ParseRateFlags(job.rates, job.bursts);
+    if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+    limits = *std::move(parsed);
     auto opened = InputReader::Open(args->empty() ? "-" : (*args)[0]);
     if (!opened.ok()) return Usage(std::string(opened.status().message()));
     input = *std::move(opened);
@@ -207,6 +224,10 @@ int Main(int argc, char** argv) {
                    std::string(fleet.status().message()).c_str());
       return kExitSomeFailed;
     }
+    if (absl::Status set = SetLimits((*fleet)->channel(), limits); !set.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(set.message()).c_str());
+      return kExitSomeFailed;
+    }
     return SubmitJob((*fleet)->channel(), job_options, input.get(), output);
   }
 
@@ -216,8 +237,14 @@ int Main(int argc, char** argv) {
                  coordinator.c_str());
     return kExitUnreachable;
   }
-  if (command == "submit")
+  if (command == "submit") {
+    if (absl::Status set = SetLimits(channel, limits); !set.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(set.message()).c_str());
+      return kExitSomeFailed;
+    }
     return SubmitJob(channel, job_options, input.get(), output);
+  }
+  if (command == "limits") return LimitsCommand(channel, *args, burst);
   if (command == "watch") {
     if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;
     return WatchJob(channel, (*args)[0], from_seq, output);

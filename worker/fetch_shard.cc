@@ -2,18 +2,22 @@
 
 namespace fetchfleet::worker {
 
-FetchShard::FetchShard(const EgressPolicy* policy, RateLimiter* limiter,
+FetchShard::FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
                        CurlFetcher::Options fetcher_options,
                        BackoffConfig backoff, std::string worker_name,
                        RequestRunner::Complete on_complete)
-    : fetcher_(&loop_, policy, std::move(fetcher_options)),
-      runner_(&loop_, &fetcher_, limiter, backoff, std::move(worker_name),
+    : limiter_(make_limiter(&loop_)),
+      fetcher_(&loop_, policy, std::move(fetcher_options)),
+      runner_(&loop_, &fetcher_, limiter_.get(), backoff,
+              std::move(worker_name),
               std::move(on_complete)),
       thread_([this] { loop_.Run(); }) {}
 
 FetchShard::~FetchShard() {
   // Abandon what is left on the loop's own thread, then stop it.
   loop_.Post([this] { runner_.CancelAll(); });
+  // The limiter's Redis connection is torn down on the loop's thread too.
+  loop_.Post([this] { limiter_.reset(); });
   loop_.Stop();
   thread_.join();
 }

@@ -21,7 +21,12 @@ namespace fetchfleet::worker {
 
 class FetchShard {
  public:
-  FetchShard(const EgressPolicy* policy, RateLimiter* limiter,
+  // `make_limiter` builds this shard's rate limiter on its loop (it may hand
+  // back a shared, thread-safe one by a non-owning wrapper).
+  using LimiterFactory =
+      absl::AnyInvocable<std::unique_ptr<RateLimiter>(EventLoop* loop)>;
+
+  FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
              CurlFetcher::Options fetcher_options, BackoffConfig backoff,
              std::string worker_name, RequestRunner::Complete on_complete);
   ~FetchShard();  // stops and joins the thread
@@ -32,6 +37,7 @@ class FetchShard {
 
  private:
   EventLoop loop_;
+  std::unique_ptr<RateLimiter> limiter_;
   CurlFetcher fetcher_;
   RequestRunner runner_;
   std::thread thread_;

@@ -52,6 +52,17 @@ int main(int argc, char** argv) {
                    "e.g. 127.0.0.0/8");
   flags.Duration("drain-timeout", &options.drain_timeout,
                  "on SIGTERM, how long in-flight requests may take to finish");
+  std::string redis;
+  flags.String("redis", &redis,
+               "fleet-wide rate limits in Redis, "
+               "redis://[:password@]host:port[/db] (unset: this worker keeps "
+               "R / live workers in process)");
+  std::string redis_failure = "closed";
+  flags.String("redis-failure", &redis_failure,
+               "while Redis is unreachable, limited keys: closed (wait for "
+               "it) or local (each worker takes R / live workers)");
+  flags.Duration("redis-timeout", &options.redis_timeout,
+                 "a Redis call with no reply this long drops the connection");
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "worker"))
     return *exit_code;
   if (options.loops < 1 || options.loops > 256) {
@@ -60,6 +71,25 @@ int main(int argc, char** argv) {
   }
   if (options.max_inflight < 1 || options.max_inflight > 100000) {
     std::fprintf(stderr, "--max-inflight must be from 1 to 100000\n");
+    return 2;
+  }
+
+  if (!redis.empty()) {
+    auto url = RedisUrl::Parse(redis);
+    if (!url.ok()) {
+      std::fprintf(stderr, "--redis: %s\n",
+                   std::string(url.status().message()).c_str());
+      return 2;
+    }
+    options.redis = *url;
+  }
+  if (redis_failure == "closed") {
+    options.redis_failure = worker::RedisFailureMode::kClosed;
+  } else if (redis_failure == "local") {
+    options.redis_failure = worker::RedisFailureMode::kLocal;
+  } else {
+    std::fprintf(stderr, "--redis-failure must be closed or local, not %s\n",
+                 redis_failure.c_str());
     return 2;
   }
 
@@ -83,12 +113,14 @@ int main(int argc, char** argv) {
       coordinator, grpc::InsecureChannelCredentials(), channel_args);
 
   EventLoop loop;
-  LocalRateLimiter limiter(Clock::Real());
-  worker::Worker worker(&loop, channel, &policy, &limiter, options);
+  worker::Worker worker(&loop, channel, &policy, options);
   loop.Post([&] { worker.Start(); });
   FF_LOG(INFO) << "worker " << options.name << " connecting to " << coordinator
                << " (max in flight " << options.max_inflight << ", "
-               << options.loops << " fetch loops)";
+               << options.loops << " fetch loops, rate limits "
+               << (options.redis ? "in " + options.redis->ToString()
+                                 : std::string("in process"))
+               << ")";
 
   std::thread signal_thread([&] {
     int signal_number = 0;

@@ -41,13 +41,17 @@ void RequestRunner::Add(v1::Assignment assignment) {
 
 void RequestRunner::WaitForSlot(Task* task) {
   uint64_t lease_id = task->lease_id;
+  absl::Time asked = loop_->Now();
   limiter_->Reserve(task->request.rate_key(),
-                    [this, alive = alive_, lease_id](absl::Duration delay) {
+                    [this, alive = alive_, lease_id,
+                     asked](absl::Duration delay) {
                       if (!*alive) return;
                       auto it = tasks_.find(lease_id);
                       if (it == tasks_.end())
                         return;  // cancelled while waiting for its slot
                       Task* t = it->second.get();
+                      t->rate_wait += (loop_->Now() - asked) +
+                                      std::max(delay, absl::ZeroDuration());
                       if (delay <= absl::ZeroDuration()) {
                         StartAttempt(t);
                         return;
@@ -75,6 +79,14 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   if (it == tasks_.end()) return;
   Task* task = it->second.get();
   task->fetch = 0;
+  const AttemptOutcome& outcome = attempt.outcome;
+  if (outcome.retry_after > absl::ZeroDuration() &&
+      (outcome.http_status == 429 || outcome.http_status == 503)) {
+    // The upstream named a time: the whole fleet waits for it, not just this
+    // request.
+    limiter_->Pause(task->request.rate_key(),
+                    std::min(outcome.retry_after, backoff_.max_retry_after));
+  }
   if (IsRetryable(attempt.outcome) &&
       task->attempts < task->request.max_attempts()) {
     absl::Duration delay =
@@ -108,6 +120,7 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   for (v1::Header& header : attempt.headers)
     *result.add_headers() = std::move(header);
   result.set_worker(worker_name_);
+  result.set_rate_wait_ms(absl::ToDoubleMilliseconds(task->rate_wait));
   tasks_.erase(it);
   ++completed_;
   on_complete_(lease_id, std::move(result));

@@ -58,6 +58,7 @@ class RequestRunner {
     uint32_t attempts = 0;
     uint64_t fetch = 0;            // in-flight attempt, 0 when none
     EventLoop::TimerId timer = 0;  // pending backoff or slot wait, 0 when none
+    absl::Duration rate_wait;      // waited for rate-limit slots, all attempts
   };
 
   void WaitForSlot(Task* task);

@@ -12,7 +12,8 @@ class RequestRunnerTest : public ::testing::Test {
  protected:
   RequestRunnerTest()
       : fetcher_(&loop_, &policy_, {}),
-        limiter_(loop_.clock()),
+        limits_(loop_.clock()),
+        limiter_(loop_.clock(), &limits_),
         runner_(&loop_, &fetcher_, &limiter_, FastBackoff(), "w-test",
                 [this](uint64_t lease_id, v1::FetchResult result) {
                   results_[lease_id] = std::move(result);
@@ -53,6 +54,7 @@ class RequestRunnerTest : public ::testing::Test {
   EgressPolicy policy_;
   EventLoop loop_;
   CurlFetcher fetcher_;
+  LimitTable limits_;
   LocalRateLimiter limiter_;
   RequestRunner runner_;
   std::map<uint64_t, v1::FetchResult> results_;
@@ -93,7 +95,7 @@ TEST_F(RequestRunnerTest, ThrottledRequestsAreRetried) {
 }
 
 TEST_F(RequestRunnerTest, RateLimitSpacesStarts) {
-  limiter_.SetLimit("local", RateLimit{20, 1});
+  limits_.SetLimit("local", RateLimit{20, 1});
   std::vector<std::pair<std::string, uint32_t>> requests;
   for (int i = 0; i < 6; ++i) requests.push_back({server_.Url("/rl"), 1});
   Run(requests);

@@ -5,19 +5,46 @@
 #include "common/logging.h"
 
 namespace fetchfleet::worker {
+namespace {
+
+// Borrowed lends a shard the worker's shared, thread-safe local limiter.
+class Borrowed final : public RateLimiter {
+ public:
+  explicit Borrowed(RateLimiter* target) : target_(target) {}
+  void Reserve(absl::string_view key,
+               absl::AnyInvocable<void(absl::Duration)> granted) override {
+    target_->Reserve(key, std::move(granted));
+  }
+  void Pause(absl::string_view key, absl::Duration retry_after) override {
+    target_->Pause(key, retry_after);
+  }
+
+ private:
+  RateLimiter* const target_;
+};
+
+}  // namespace
 
 Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
-               const EgressPolicy* policy, RateLimiter* limiter,
-               WorkerOptions options)
+               const EgressPolicy* policy, WorkerOptions options)
     : loop_(loop),
       options_(std::move(options)),
+      limits_(loop->clock()),
+      local_limiter_(loop->clock(), &limits_),
       link_(loop, std::move(channel), this) {
+  limits_.set_pause_listener(
+      [this, alive = alive_](const std::string& key, absl::Duration duration) {
+        loop_->Post([this, alive, key, duration] {
+          if (*alive) ReportPause(key, duration);
+        });
+      });
   size_t count = static_cast<size_t>(std::max<int64_t>(options_.loops, 1));
   shard_load_.assign(count, 0);
   for (size_t i = 0; i < count; ++i) {
     // A completion hops from the shard's thread to the main loop.
     shards_.push_back(std::make_unique<FetchShard>(
-        policy, limiter, options_.fetcher, options_.backoff, options_.name,
+        policy, [this](EventLoop* shard_loop) { return MakeLimiter(shard_loop); },
+        options_.fetcher, options_.backoff, options_.name,
         [this, alive = alive_](uint64_t lease_id, v1::FetchResult result) {
           loop_->Post(
               [this, alive, lease_id, result = std::move(result)]() mutable {
@@ -25,6 +52,26 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
               });
         }));
   }
+}
+
+std::unique_ptr<RateLimiter> Worker::MakeLimiter(EventLoop* shard_loop) {
+  if (!options_.redis) return std::make_unique<Borrowed>(&local_limiter_);
+  RedisRateLimiter::Options options;
+  options.redis.url = *options_.redis;
+  options.redis.command_timeout = options_.redis_timeout;
+  options.failure = options_.redis_failure;
+  auto limiter = std::make_unique<RedisRateLimiter>(shard_loop, &limits_,
+                                                    &local_limiter_, options);
+  shard_loop->Post([l = limiter.get()] { l->Start(); });
+  return limiter;
+}
+
+void Worker::ReportPause(const std::string& key, absl::Duration duration) {
+  v1::WorkerMessage message;
+  v1::KeyPause* pause = message.add_paused();
+  pause->set_key(key);
+  pause->set_retry_after_ms(absl::ToInt64Milliseconds(duration));
+  link_.Send(std::move(message));
 }
 
 Worker::~Worker() {
@@ -52,6 +99,7 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   if (message.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ = absl::Milliseconds(message.heartbeat_interval_ms());
   }
+  if (message.has_limits()) limits_.Replace(message.limits());
   for (uint64_t lease_id : message.cancelled()) {
     auto it = held_.find(lease_id);
     if (it == held_.end()) continue;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,10 @@
 #include "common/egress_policy.h"
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
+#include "common/redis_client.h"
 #include "worker/coordinator_link.h"
 #include "worker/fetch_shard.h"
+#include "worker/redis_rate_limiter.h"
 
 namespace fetchfleet::worker {
 
@@ -34,14 +37,17 @@ struct WorkerOptions {
   absl::Duration drain_timeout = absl::Seconds(30);
   CurlFetcher::Options fetcher;
   BackoffConfig backoff;
+  // Fleet-wide rate limits in Redis; without it, limits are kept in this
+  // process (each worker takes R / live workers).
+  std::optional<RedisUrl> redis;
+  RedisFailureMode redis_failure = RedisFailureMode::kClosed;
+  absl::Duration redis_timeout = absl::Milliseconds(500);
 };
 
 class Worker final : public CoordinatorLink::Handler {
  public:
-  // `limiter` must be thread-safe when options.loops > 1.
   Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
-         const EgressPolicy* policy, RateLimiter* limiter,
-         WorkerOptions options);
+         const EgressPolicy* policy, WorkerOptions options);
   ~Worker() override;
 
   void Start();
@@ -55,6 +61,8 @@ class Worker final : public CoordinatorLink::Handler {
 
  private:
   void Assign(v1::Assignment assignment);
+  std::unique_ptr<RateLimiter> MakeLimiter(EventLoop* shard_loop);
+  void ReportPause(const std::string& key, absl::Duration duration);
   void OnShardComplete(uint64_t lease_id, v1::FetchResult result);
   void OnReleased(std::vector<uint64_t> lease_ids);
   void ScheduleHeartbeat();
@@ -63,6 +71,9 @@ class Worker final : public CoordinatorLink::Handler {
 
   EventLoop* const loop_;
   const WorkerOptions options_;
+  // The fleet's limits as the coordinator pushed them; read by every shard.
+  LimitTable limits_;
+  LocalRateLimiter local_limiter_;
   std::vector<std::unique_ptr<FetchShard>> shards_;
   std::vector<size_t> shard_load_;
   // The leases this worker holds now. A completion or release for a lease not

@@ -189,6 +189,21 @@ std::string HttpTestServer::Respond(
     if (parts.size() >= 2 && (parts[0] == "flaky" || parts[0] == "throttle")) {
       count = ++counters_[parts[1]];
     }
+    // /strict/KEY/N: an API that takes at most N requests for KEY in any
+    // second and answers the rest 429 (those do not count).
+    int limit = 0;
+    if (parts.size() >= 3 && parts[0] == "strict" &&
+        absl::SimpleAtoi(parts[2], &limit)) {
+      std::deque<absl::Time>& recent = strict_[parts[1]];
+      absl::Time now = absl::Now();
+      while (!recent.empty() && recent.front() <= now - absl::Seconds(1))
+        recent.pop_front();
+      if (static_cast<int>(recent.size()) >= limit) {
+        ++rejected_;
+        return Response(429, "over the limit", {"Retry-After: 1"});
+      }
+      recent.push_back(now);
+    }
   }
   int n = 0;
   if (parts.size() == 2 && parts[0] == "status" &&

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -40,6 +41,11 @@ class HttpTestServer {
   int TotalHits() const;
   // MaxConcurrent is the most requests seen in progress at once.
   int MaxConcurrent() const { return max_concurrent_.load(); }
+  // Rejected: requests /strict/ answered 429.
+  int Rejected() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return rejected_;
+  }
   std::vector<std::pair<std::string, absl::Time>> Arrivals() const;
 
   void Stop();
@@ -60,6 +66,8 @@ class HttpTestServer {
   std::set<int> open_fds_;
   std::map<std::string, int> hits_;
   std::map<std::string, int> counters_;
+  std::map<std::string, std::deque<absl::Time>> strict_;
+  int rejected_ = 0;
   std::vector<std::pair<std::string, absl::Time>> arrivals_;
   std::atomic<int> in_progress_{0};
   std::atomic<int> max_concurrent_{0};

@@ -1,0 +1,381 @@
+#include "common/redis_client.h"
+
+#include <openssl/evp.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+
+namespace fetchfleet {
+
+// ---------------------------------------------------------------------------
+// RedisUrl
+
+absl::StatusOr<RedisUrl> RedisUrl::Parse(absl::string_view text) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("redis URL \"", text, "\": ", why,
+                     " (want redis://[:password@]host[:port][/db])"));
+  };
+  constexpr absl::string_view kScheme = "redis://";
+  if (!absl::StartsWith(text, kScheme)) return bad("must start with redis://");
+  absl::string_view rest = text.substr(kScheme.size());
+  RedisUrl url;
+  size_t at = rest.rfind('@');
+  if (at != absl::string_view::npos) {
+    absl::string_view user_info = rest.substr(0, at);
+    size_t colon = user_info.find(':');
+    // redis://:secret@host and redis://user:secret@host both carry a password;
+    // Redis before 6 has no user names, so only the password is used.
+    url.password = std::string(colon == absl::string_view::npos
+                                   ? user_info
+                                   : user_info.substr(colon + 1));
+    rest = rest.substr(at + 1);
+  }
+  size_t slash = rest.find('/');
+  absl::string_view host_port = rest.substr(0, slash);
+  if (slash != absl::string_view::npos) {
+    absl::string_view db = rest.substr(slash + 1);
+    if (!db.empty() && (!absl::SimpleAtoi(db, &url.db) || url.db < 0))
+      return bad("the database must be a number");
+  }
+  size_t colon = host_port.rfind(':');
+  if (colon != absl::string_view::npos &&
+      host_port.find(']') == absl::string_view::npos) {
+    if (!absl::SimpleAtoi(host_port.substr(colon + 1), &url.port) ||
+        url.port < 1 || url.port > 65535)
+      return bad("the port must be from 1 to 65535");
+    host_port = host_port.substr(0, colon);
+  }
+  if (absl::StartsWith(host_port, "[") && absl::EndsWith(host_port, "]"))
+    host_port = host_port.substr(1, host_port.size() - 2);
+  if (host_port.empty()) return bad("the host is missing");
+  url.host = std::string(host_port);
+  return url;
+}
+
+std::string RedisUrl::ToString() const {
+  return absl::StrCat("redis://", password.empty() ? "" : ":***@", host, ":",
+                      port, db != 0 ? absl::StrCat("/", db) : "");
+}
+
+// ---------------------------------------------------------------------------
+// RedisScript
+
+RedisScript::RedisScript(std::string body) : body_(std::move(body)) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(body_.data(), body_.size(), digest, &length, EVP_sha1(), nullptr);
+  for (unsigned int i = 0; i < length; ++i)
+    absl::StrAppendFormat(&sha1_, "%02x", digest[i]);
+}
+
+// ---------------------------------------------------------------------------
+// RedisClient
+
+namespace {
+
+RedisReply CopyReply(const redisReply* reply) {
+  RedisReply out;
+  switch (reply->type) {
+    case REDIS_REPLY_INTEGER:
+      out.type = RedisReply::Type::kInteger;
+      out.integer = reply->integer;
+      break;
+    case REDIS_REPLY_STRING:
+      out.type = RedisReply::Type::kString;
+      out.str.assign(reply->str, reply->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = RedisReply::Type::kStatus;
+      out.str.assign(reply->str, reply->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      out.type = RedisReply::Type::kArray;
+      out.elements.reserve(reply->elements);
+      for (size_t i = 0; i < reply->elements; ++i)
+        out.elements.push_back(CopyReply(reply->element[i]));
+      break;
+    default:
+      out.type = RedisReply::Type::kNil;
+  }
+  return out;
+}
+
+}  // namespace
+
+// One command on the wire: hiredis hands this back with the reply.
+struct RedisClient::Pending {
+  RedisClient* client;
+  Callback done;
+};
+
+RedisClient::RedisClient(EventLoop* loop, Options options)
+    : loop_(loop),
+      options_(std::move(options)),
+      backoff_(options_.min_backoff) {}
+
+RedisClient::~RedisClient() {
+  stopping_ = true;
+  if (reconnect_timer_ != 0) loop_->CancelTimer(reconnect_timer_);
+  if (watchdog_timer_ != 0) loop_->CancelTimer(watchdog_timer_);
+  // Pending commands are dropped without running their callbacks: their owners
+  // are going away with this client.
+  if (context_ != nullptr) redisAsyncFree(context_);
+}
+
+void RedisClient::Start() {
+  Connect();
+  CheckTimeouts();
+}
+
+void RedisClient::Connect() {
+  reconnect_timer_ = 0;
+  if (stopping_) return;
+  redisAsyncContext* context =
+      redisAsyncConnect(options_.url.host.c_str(), options_.url.port);
+  if (context == nullptr || context->err) {
+    FF_LOG(WARNING) << "redis " << options_.url.ToString() << ": "
+                    << (context ? context->errstr : "out of memory");
+    if (context != nullptr) redisAsyncFree(context);
+    ScheduleReconnect();
+    return;
+  }
+  context_ = context;
+  fd_ = context->c.fd;
+  context->data = this;
+  context->ev.data = this;
+  context->ev.addRead = &RedisClient::AddRead;
+  context->ev.delRead = &RedisClient::DelRead;
+  context->ev.addWrite = &RedisClient::AddWrite;
+  context->ev.delWrite = &RedisClient::DelWrite;
+  context->ev.cleanup = &RedisClient::Cleanup;
+  redisAsyncSetConnectCallback(context, &RedisClient::OnConnect);
+  redisAsyncSetDisconnectCallback(context, &RedisClient::OnDisconnect);
+  want_read_ = false;
+  want_write_ = true;  // a non-blocking connect completes as writability
+  loop_->WatchFd(fd_, EPOLLOUT, [this](uint32_t events) {
+    redisAsyncContext* context = context_;
+    if (context == nullptr) return;
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) redisAsyncHandleRead(context);
+    // The read may have freed the context.
+    if (context_ == context && (events & (EPOLLOUT | EPOLLERR)))
+      redisAsyncHandleWrite(context);
+  });
+  connect_deadline_ = loop_->Now() + options_.connect_timeout;
+}
+
+void RedisClient::ScheduleReconnect() {
+  if (stopping_ || reconnect_timer_ != 0) return;
+  absl::Duration delay =
+      absl::Uniform(gen_, 0.5, 1.0) * backoff_;  // jitter: workers spread out
+  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  reconnect_timer_ = loop_->RunAfter(delay, [this] { Connect(); });
+}
+
+void RedisClient::OnConnect(const redisAsyncContext* context, int status) {
+  auto* self = static_cast<RedisClient*>(context->data);
+  if (status != REDIS_OK) {
+    FF_LOG(WARNING) << "redis " << self->options_.url.ToString()
+                    << ": connect failed: " << context->errstr;
+    return;  // hiredis frees the context next; Cleanup schedules the retry
+  }
+  self->OnConnected(true);
+}
+
+void RedisClient::OnConnected(bool /*ok*/) {
+  connect_deadline_ = absl::InfiniteFuture();
+  connected_ = true;
+  backoff_ = options_.min_backoff;
+  // AUTH and SELECT go first on the pipeline; a failure drops the connection.
+  auto must_succeed = [this](absl::string_view what) {
+    return [this, what](absl::StatusOr<RedisReply> reply) {
+      if (!reply.ok() && !absl::IsUnavailable(reply.status())) {
+        FF_LOG(ERROR) << "redis " << options_.url.ToString() << ": " << what
+                      << " failed: " << reply.status().message();
+        Teardown(what);
+      }
+    };
+  };
+  if (!options_.url.password.empty())
+    SendNow({"AUTH", options_.url.password}, must_succeed("AUTH"));
+  if (options_.url.db != 0)
+    SendNow({"SELECT", absl::StrCat(options_.url.db)}, must_succeed("SELECT"));
+  FF_LOG(INFO) << "redis " << options_.url.ToString() << " connected";
+  up_reported_ = true;
+  if (on_state_change_) on_state_change_(true);
+}
+
+void RedisClient::OnDisconnect(const redisAsyncContext* /*context*/,
+                               int /*status*/) {
+  // Cleanup (which always runs) handles every way a context ends.
+}
+
+void RedisClient::Teardown(absl::string_view why) {
+  if (context_ == nullptr) return;
+  FF_LOG(WARNING) << "redis " << options_.url.ToString() << ": " << why
+                  << "; reconnecting";
+  redisAsyncFree(context_);  // deferred by hiredis when inside its callback
+}
+
+void RedisClient::Cleanup(void* self_ptr) {
+  static_cast<RedisClient*>(self_ptr)->OnContextGone();
+}
+
+void RedisClient::OnContextGone() {
+  if (fd_ >= 0) loop_->UnwatchFd(fd_);
+  fd_ = -1;
+  context_ = nullptr;
+  deadlines_.clear();
+  connect_deadline_ = absl::InfiniteFuture();
+  connected_ = false;
+  if (stopping_) return;
+  ScheduleReconnect();
+  if (up_reported_) {
+    up_reported_ = false;
+    FF_LOG(WARNING) << "redis " << options_.url.ToString()
+                    << " connection lost";
+    // Not from inside hiredis: the observer may send commands.
+    loop_->RunAfter(absl::ZeroDuration(), [this] {
+      if (on_state_change_) on_state_change_(connected_);
+    });
+  }
+}
+
+void RedisClient::AddRead(void* self_ptr) {
+  auto* self = static_cast<RedisClient*>(self_ptr);
+  self->want_read_ = true;
+  self->UpdateWatch();
+}
+void RedisClient::DelRead(void* self_ptr) {
+  auto* self = static_cast<RedisClient*>(self_ptr);
+  self->want_read_ = false;
+  self->UpdateWatch();
+}
+void RedisClient::AddWrite(void* self_ptr) {
+  auto* self = static_cast<RedisClient*>(self_ptr);
+  self->want_write_ = true;
+  self->UpdateWatch();
+}
+void RedisClient::DelWrite(void* self_ptr) {
+  auto* self = static_cast<RedisClient*>(self_ptr);
+  self->want_write_ = false;
+  self->UpdateWatch();
+}
+
+void RedisClient::UpdateWatch() {
+  if (fd_ < 0) return;
+  loop_->UpdateFd(fd_, (want_read_ ? EPOLLIN : 0u) |
+                           (want_write_ ? EPOLLOUT : 0u));
+}
+
+void RedisClient::FailLater(Callback done, absl::Status status) {
+  loop_->RunAfter(absl::ZeroDuration(),
+                  [done = std::move(done), status]() mutable {
+                    done(std::move(status));
+                  });
+}
+
+void RedisClient::Command(std::vector<std::string> args, Callback done) {
+  if (!connected_ || context_ == nullptr) {
+    FailLater(std::move(done),
+              absl::UnavailableError(absl::StrCat(
+                  "redis ", options_.url.ToString(), " is not connected")));
+    return;
+  }
+  SendNow(std::move(args), std::move(done));
+}
+
+void RedisClient::SendNow(std::vector<std::string> args, Callback done) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lengths;
+  argv.reserve(args.size());
+  lengths.reserve(args.size());
+  for (const std::string& arg : args) {
+    argv.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  auto* pending = new Pending{this, std::move(done)};
+  if (redisAsyncCommandArgv(context_, &RedisClient::OnReply, pending,
+                            static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
+    Callback callback = std::move(pending->done);
+    delete pending;
+    FailLater(std::move(callback),
+              absl::UnavailableError("redis connection is closing"));
+    return;
+  }
+  ++commands_sent_;
+  deadlines_.push_back(loop_->Now() + options_.command_timeout);
+}
+
+void RedisClient::OnReply(redisAsyncContext* /*context*/, void* reply,
+                          void* privdata) {
+  std::unique_ptr<Pending> pending(static_cast<Pending*>(privdata));
+  RedisClient* self = pending->client;
+  if (self->stopping_) return;
+  if (!self->deadlines_.empty()) self->deadlines_.pop_front();
+  if (reply == nullptr) {
+    // The connection ended with this command unanswered; it may or may not
+    // have run.
+    self->connected_ = false;
+    pending->done(absl::UnavailableError("redis connection lost"));
+    return;
+  }
+  auto* r = static_cast<redisReply*>(reply);
+  if (r->type == REDIS_REPLY_ERROR) {
+    pending->done(absl::FailedPreconditionError(std::string(r->str, r->len)));
+    return;
+  }
+  pending->done(CopyReply(r));
+}
+
+void RedisClient::EvalSha(const RedisScript& script,
+                          std::vector<std::string> keys,
+                          std::vector<std::string> args, Callback done) {
+  std::vector<std::string> command;
+  command.reserve(3 + keys.size() + args.size());
+  command.push_back("EVALSHA");
+  command.push_back(script.sha1());
+  command.push_back(absl::StrCat(keys.size()));
+  for (std::string& key : keys) command.push_back(std::move(key));
+  for (std::string& arg : args) command.push_back(std::move(arg));
+  // On NOSCRIPT the same command goes again as EVAL with the body.
+  std::vector<std::string> fallback = command;
+  fallback[0] = "EVAL";
+  fallback[1] = script.body();
+  Command(std::move(command), [this, fallback = std::move(fallback),
+                               done = std::move(done)](
+                                  absl::StatusOr<RedisReply> reply) mutable {
+    if (!reply.ok() && absl::StartsWith(reply.status().message(), "NOSCRIPT")) {
+      Command(std::move(fallback), std::move(done));
+      return;
+    }
+    done(std::move(reply));
+  });
+}
+
+void RedisClient::CheckTimeouts() {
+  watchdog_timer_ = 0;
+  if (stopping_) return;
+  absl::Time now = loop_->Now();
+  if (context_ != nullptr && !connected_ && now > connect_deadline_) {
+    Teardown("connect timed out");
+  } else if (context_ != nullptr && !deadlines_.empty() &&
+             deadlines_.front() < now) {
+    Teardown(absl::StrCat("no reply within ",
+                          absl::FormatDuration(options_.command_timeout)));
+  }
+  watchdog_timer_ = loop_->RunAfter(
+      std::max(options_.command_timeout / 4, absl::Milliseconds(5)),
+      [this] { CheckTimeouts(); });
+}
+
+}  // namespace fetchfleet

@@ -1,0 +1,145 @@
+// RedisClient: one asynchronous Redis connection (hiredis' async API) driven by
+// an EventLoop. Commands are pipelined on the one connection; replies come back
+// in order on the loop thread.
+//
+// Never blocks the loop: connect is non-blocking, and a command that gets no
+// reply within `command_timeout` tears the connection down (every pending
+// command then fails with Unavailable) and a reconnect follows with capped,
+// jittered backoff. While disconnected, commands fail at once (on the next loop
+// turn) instead of queueing: callers decide what waiting means.
+//
+// Lua scripts go by EVALSHA; a NOSCRIPT reply (a restarted or flushed Redis)
+// resends the script by EVAL, which caches it again.
+//
+// Loop thread only.
+#pragma once
+
+#include <hiredis/async.h>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/event_loop.h"
+
+namespace fetchfleet {
+
+// RedisUrl: redis://[:password@]host[:port][/db].
+struct RedisUrl {
+  std::string host;
+  int port = 6379;
+  std::string password;
+  int db = 0;
+
+  static absl::StatusOr<RedisUrl> Parse(absl::string_view text);
+  // Printable: the password is never logged.
+  std::string ToString() const;
+};
+
+// RedisReply is an owned copy of a reply. Error replies never get here: they
+// arrive as a non-OK status.
+struct RedisReply {
+  enum class Type { kNil, kInteger, kString, kStatus, kArray };
+  Type type = Type::kNil;
+  int64_t integer = 0;
+  std::string str;  // kString and kStatus
+  std::vector<RedisReply> elements;
+};
+
+// RedisScript: a Lua script and its SHA1, for EVALSHA.
+class RedisScript {
+ public:
+  explicit RedisScript(std::string body);
+  const std::string& body() const { return body_; }
+  const std::string& sha1() const { return sha1_; }
+
+ private:
+  std::string body_;
+  std::string sha1_;
+};
+
+class RedisClient {
+ public:
+  struct Options {
+    RedisUrl url;
+    absl::Duration command_timeout = absl::Milliseconds(500);
+    absl::Duration connect_timeout = absl::Seconds(1);
+    absl::Duration min_backoff = absl::Milliseconds(50);
+    absl::Duration max_backoff = absl::Seconds(2);
+  };
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<RedisReply>)>;
+
+  RedisClient(EventLoop* loop, Options options);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Start connects, and keeps reconnecting until destroyed.
+  void Start();
+  bool connected() const { return connected_; }
+  // on_state_change runs on the loop after each connect (true) and loss
+  // (false).
+  void set_on_state_change(absl::AnyInvocable<void(bool up)> callback) {
+    on_state_change_ = std::move(callback);
+  }
+
+  // Command sends one command; `done` runs exactly once, on the loop thread.
+  void Command(std::vector<std::string> args, Callback done);
+  // EvalSha runs `script` (EVALSHA, falling back to EVAL on NOSCRIPT).
+  void EvalSha(const RedisScript& script, std::vector<std::string> keys,
+               std::vector<std::string> args, Callback done);
+
+  // For tests and benchmarks: commands sent since start.
+  uint64_t commands_sent() const { return commands_sent_; }
+
+ private:
+  struct Pending;
+
+  void Connect();
+  void ScheduleReconnect();
+  void OnConnected(bool ok);
+  // Teardown frees the context; hiredis then fails every pending command.
+  void Teardown(absl::string_view why);
+  void OnContextGone();
+  void SendNow(std::vector<std::string> args, Callback done);
+  void CheckTimeouts();
+  void FailLater(Callback done, absl::Status status);
+
+  // hiredis hooks
+  static void OnReply(redisAsyncContext* context, void* reply, void* privdata);
+  static void OnConnect(const redisAsyncContext* context, int status);
+  static void OnDisconnect(const redisAsyncContext* context, int status);
+  static void AddRead(void* self);
+  static void DelRead(void* self);
+  static void AddWrite(void* self);
+  static void DelWrite(void* self);
+  static void Cleanup(void* self);
+  void UpdateWatch();
+
+  EventLoop* const loop_;
+  const Options options_;
+  absl::BitGen gen_;
+  redisAsyncContext* context_ = nullptr;
+  int fd_ = -1;
+  bool want_read_ = false;
+  bool want_write_ = false;
+  bool connected_ = false;
+  bool up_reported_ = false;  // on_state_change_ last heard `true`
+  bool stopping_ = false;
+  absl::Duration backoff_;
+  EventLoop::TimerId reconnect_timer_ = 0;
+  EventLoop::TimerId watchdog_timer_ = 0;
+  absl::Time connect_deadline_ = absl::InfiniteFuture();
+  // Deadlines of commands on the wire, oldest first (replies come in order).
+  std::deque<absl::Time> deadlines_;
+  uint64_t commands_sent_ = 0;
+  absl::AnyInvocable<void(bool)> on_state_change_;
+};
+
+}  // namespace fetchfleet

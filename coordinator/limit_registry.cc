@@ -1,0 +1,173 @@
+#include "coordinator/limit_registry.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+
+namespace fetchfleet::coordinator {
+namespace {
+
+constexpr char kLimitsKey[] = "ff:limits";
+// A field no rate key can have (keys are never empty): its presence says the
+// hash is ours and intact.
+constexpr char kSentinelField[] = "";
+
+std::string Encode(const RateLimit& limit) {
+  return absl::StrCat(limit.per_second, " ", limit.burst);
+}
+
+std::optional<RateLimit> Decode(absl::string_view value) {
+  std::vector<absl::string_view> parts = absl::StrSplit(value, ' ');
+  RateLimit limit;
+  if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &limit.per_second) ||
+      !absl::SimpleAtoi(parts[1], &limit.burst) || !(limit.per_second > 0) ||
+      limit.burst < 1)
+    return std::nullopt;
+  return limit;
+}
+
+}  // namespace
+
+LimitRegistry::LimitRegistry(EventLoop* loop, Scheduler* scheduler,
+                             std::optional<RedisUrl> redis,
+                             absl::Duration refresh)
+    : loop_(loop), scheduler_(scheduler), refresh_(refresh) {
+  if (redis) {
+    RedisClient::Options options;
+    options.url = *redis;
+    redis_ = std::make_unique<RedisClient>(loop, options);
+    redis_->set_on_state_change([this](bool up) {
+      if (up) Refresh();
+    });
+  }
+}
+
+void LimitRegistry::Start() {
+  if (redis_ == nullptr) return;
+  redis_->Start();
+  ScheduleRefresh();
+}
+
+void LimitRegistry::ScheduleRefresh() {
+  loop_->RunAfter(refresh_, [this] {
+    Refresh();
+    ScheduleRefresh();
+  });
+}
+
+void LimitRegistry::Refresh() {
+  if (redis_ == nullptr || !redis_->connected()) return;
+  redis_->Command({"HGETALL", kLimitsKey},
+                  [this](absl::StatusOr<RedisReply> reply) {
+                    OnLoaded(std::move(reply));
+                  });
+}
+
+void LimitRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
+  if (!reply.ok()) {
+    FF_LOG(WARNING) << "reading rate limits from redis: "
+                    << reply.status().message();
+    return;
+  }
+  bool intact = false;
+  std::map<std::string, RateLimit> loaded;
+  const std::vector<RedisReply>& fields = reply->elements;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    const std::string& key = fields[i].str;
+    if (key == kSentinelField) {
+      intact = true;
+      continue;
+    }
+    std::optional<RateLimit> limit = Decode(fields[i + 1].str);
+    if (!limit) {
+      FF_LOG(WARNING) << "ignoring the malformed limit for " << key
+                      << " in redis: \"" << fields[i + 1].str << "\"";
+      continue;
+    }
+    loaded[key] = *limit;
+  }
+  if (!intact) {
+    // A fresh Redis (or one that lost its data): write what we know.
+    std::vector<std::string> command = {"HSET", kLimitsKey, kSentinelField,
+                                        "fetchfleet"};
+    for (const auto& [key, limit] : limits_) {
+      command.push_back(key);
+      command.push_back(Encode(limit));
+    }
+    if (!limits_.empty()) {
+      FF_LOG(WARNING) << "redis has no rate limits; restoring the "
+                      << limits_.size() << " this coordinator knows";
+    }
+    redis_->Command(std::move(command), [](absl::StatusOr<RedisReply> r) {
+      if (!r.ok())
+        FF_LOG(WARNING) << "restoring rate limits: " << r.status().message();
+    });
+    return;
+  }
+  Install(std::move(loaded));
+}
+
+void LimitRegistry::Install(std::map<std::string, RateLimit> limits) {
+  bool same = limits.size() == limits_.size();
+  for (auto a = limits.begin(), b = limits_.begin(); same && a != limits.end();
+       ++a, ++b) {
+    same = a->first == b->first && a->second.per_second == b->second.per_second &&
+           a->second.burst == b->second.burst;
+  }
+  if (same) return;
+  limits_ = std::move(limits);
+  scheduler_->SetLimits(limits_);
+}
+
+void LimitRegistry::Set(const std::string& key, RateLimit limit, Done done) {
+  if (redis_ == nullptr) {
+    std::map<std::string, RateLimit> limits = limits_;
+    limits[key] = limit;
+    Install(std::move(limits));
+    done(absl::OkStatus());
+    return;
+  }
+  redis_->Command(
+      {"HSET", kLimitsKey, kSentinelField, "fetchfleet", key, Encode(limit)},
+      [this, key, limit, done = std::move(done)](
+          absl::StatusOr<RedisReply> reply) mutable {
+        if (!reply.ok()) {
+          done(absl::UnavailableError(
+              absl::StrCat("the limit was not stored: ",
+                           reply.status().message())));
+          return;
+        }
+        std::map<std::string, RateLimit> limits = limits_;
+        limits[key] = limit;
+        Install(std::move(limits));
+        done(absl::OkStatus());
+      });
+}
+
+void LimitRegistry::Delete(const std::string& key, Done done) {
+  auto finish = [this, key](Done done) {
+    std::map<std::string, RateLimit> limits = limits_;
+    bool existed = limits.erase(key) > 0;
+    Install(std::move(limits));
+    done(existed ? absl::OkStatus()
+                 : absl::NotFoundError(absl::StrCat("no limit for ", key)));
+  };
+  if (redis_ == nullptr) {
+    finish(std::move(done));
+    return;
+  }
+  redis_->Command({"HDEL", kLimitsKey, key},
+                  [finish, done = std::move(done)](
+                      absl::StatusOr<RedisReply> reply) mutable {
+                    if (!reply.ok()) {
+                      done(absl::UnavailableError(
+                          absl::StrCat("the limit was not deleted: ",
+                                       reply.status().message())));
+                      return;
+                    }
+                    finish(std::move(done));
+                  });
+}
+
+}  // namespace fetchfleet::coordinator

@@ -1,0 +1,165 @@
+#include "worker/redis_rate_limiter.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "worker/redis_gcra.h"
+
+namespace fetchfleet::worker {
+
+RedisRateLimiter::RedisRateLimiter(EventLoop* loop, LimitTable* table,
+                                   LocalRateLimiter* fallback, Options options)
+    : loop_(loop),
+      table_(table),
+      fallback_(fallback),
+      options_(std::move(options)),
+      redis_(loop, options_.redis) {
+  redis_.set_on_state_change([this](bool up) { OnRedisState(up); });
+}
+
+RedisRateLimiter::~RedisRateLimiter() {
+  for (auto& [key, state] : keys_) {
+    if (state.retry_timer != 0) loop_->CancelTimer(state.retry_timer);
+  }
+}
+
+void RedisRateLimiter::Start() { redis_.Start(); }
+
+void RedisRateLimiter::Reserve(absl::string_view key, Granted granted) {
+  KeyPolicy policy = table_->Lookup(key);
+  if (!policy.limit) {
+    granted(std::max(policy.paused_until - loop_->Now(), absl::ZeroDuration()));
+    return;
+  }
+  std::string name(key);
+  KeyState& state = keys_[name];
+  state.limit = *policy.limit;
+  state.waiters.push_back(std::move(granted));
+  Pump(name);
+}
+
+void RedisRateLimiter::Pause(absl::string_view key,
+                             absl::Duration retry_after) {
+  std::string name(key);
+  table_->Pause(name, retry_after);  // this worker at once; the coordinator
+                                     // relays it to the others
+  if (!redis_.connected()) return;
+  // In Redis too, so limited keys' slots move past the pause for every worker
+  // and every coordinator.
+  redis_.EvalSha(PauseScript(), {RateStateKey(name)},
+                 {absl::StrCat(absl::ToInt64Milliseconds(retry_after))},
+                 [name](absl::StatusOr<RedisReply> reply) {
+                   if (!reply.ok())
+                     FF_LOG(WARNING) << "pausing " << name << " in redis: "
+                                     << reply.status().message();
+                 });
+}
+
+void RedisRateLimiter::Pump(const std::string& key) {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return;
+  KeyState& state = it->second;
+  if (state.call_in_flight || state.retry_timer != 0 || state.waiters.empty())
+    return;
+  if (!redis_.connected()) {
+    if (options_.failure == RedisFailureMode::kLocal) ServeLocally(key, state);
+    // kClosed: the waiters stay until OnRedisState(true).
+    return;
+  }
+  int64_t want =
+      std::min<int64_t>(state.waiters.size(), options_.max_batch);
+  state.call_in_flight = true;
+  ++redis_calls_;
+  redis_.EvalSha(
+      ReserveScript(), {RateStateKey(key)},
+      {absl::StrCat(state.limit.per_second), absl::StrCat(state.limit.burst),
+       absl::StrCat(want),
+       absl::StrCat(absl::ToInt64Microseconds(options_.lookahead))},
+      [this, key](absl::StatusOr<RedisReply> reply) {
+        OnReserved(key, std::move(reply));
+      });
+}
+
+void RedisRateLimiter::OnReserved(const std::string& key,
+                                  absl::StatusOr<RedisReply> reply) {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return;
+  KeyState& state = it->second;
+  state.call_in_flight = false;
+  if (!reply.ok() || reply->type != RedisReply::Type::kArray ||
+      reply->elements.empty()) {
+    if (!absl::IsUnavailable(reply.status())) {
+      FF_LOG(WARNING) << "rate limit for " << key << ": "
+                      << (reply.ok() ? "unexpected reply"
+                                     : reply.status().message());
+    }
+    if (options_.failure == RedisFailureMode::kLocal) {
+      ServeLocally(key, state);
+    } else if (redis_.connected()) {
+      RetryLater(key, state, absl::Milliseconds(100));
+    }
+    return;
+  }
+  // The granted callbacks run last: they may reserve again, which can add
+  // keys and move `state`.
+  const std::vector<RedisReply>& out = reply->elements;
+  std::vector<std::pair<Granted, absl::Duration>> ready;
+  for (size_t i = 1; i < out.size() && !state.waiters.empty(); ++i) {
+    ready.emplace_back(std::move(state.waiters.front()),
+                       absl::Microseconds(out[i].integer));
+    state.waiters.pop_front();
+  }
+  granted_ += ready.size();
+  if (state.waiters.empty()) {
+    MaybeForget(key);
+  } else if (ready.empty()) {
+    RetryLater(key, state,
+               absl::Microseconds(std::max<int64_t>(out[0].integer, 1)));
+  } else {
+    Pump(key);
+  }
+  for (auto& [granted, delay] : ready) granted(delay);
+}
+
+void RedisRateLimiter::ServeLocally(const std::string& key, KeyState& state) {
+  std::deque<Granted> waiters = std::move(state.waiters);
+  state.waiters.clear();
+  MaybeForget(key);  // `state` is gone from here on
+  granted_ += waiters.size();
+  for (Granted& granted : waiters) granted(fallback_->DelayFor(key));
+}
+
+void RedisRateLimiter::RetryLater(const std::string& key, KeyState& state,
+                                  absl::Duration delay) {
+  state.retry_timer = loop_->RunAfter(delay, [this, key] {
+    auto it = keys_.find(key);
+    if (it == keys_.end()) return;
+    it->second.retry_timer = 0;
+    Pump(key);
+  });
+}
+
+void RedisRateLimiter::MaybeForget(const std::string& key) {
+  auto it = keys_.find(key);
+  if (it != keys_.end() && it->second.waiters.empty() &&
+      !it->second.call_in_flight && it->second.retry_timer == 0) {
+    keys_.erase(it);
+  }
+}
+
+void RedisRateLimiter::OnRedisState(bool up) {
+  std::vector<std::string> waiting;
+  for (auto& [key, state] : keys_) {
+    if (!state.waiters.empty()) waiting.push_back(key);
+  }
+  if (!up) {
+    if (options_.failure == RedisFailureMode::kLocal && !waiting.empty()) {
+      FF_LOG(WARNING) << "redis down: " << waiting.size()
+                      << " limited keys fall back to local limits";
+    }
+  }
+  for (const std::string& key : waiting) Pump(key);
+}
+
+}  // namespace fetchfleet::worker

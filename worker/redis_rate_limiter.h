@@ -1,0 +1,92 @@
+// RedisRateLimiter: one fetch loop's view of the fleet-wide rate limit. The
+// GCRA state lives in Redis (worker/redis_gcra.h); this class batches the
+// loop's demand so the round trip is off the per-request path:
+//
+//   Reserve(key) -> waiters[key] --one EVALSHA in flight per key-->
+//     Redis grants k starts (each its own GCRA slot, none further than the
+//     lookahead) -> the first k waiters get their delays; the rest ask again
+//     at once, or after the retry-after Redis returned when nothing fit.
+//
+// At low rates a call grants one slot; at high rates one call grants as many
+// as the loop has waiting, so round trips per request fall with the rate.
+// Nothing is ever over-granted: a slot a worker does not use (its request was
+// cancelled, the worker died) is only lost, never given twice.
+//
+// Unlimited keys never touch Redis: the coordinator's LimitTable says which
+// keys are limited, and paused keys wait out their pause locally.
+//
+// While Redis is unreachable: kClosed holds limited keys' requests until it is
+// back (unlimited keys go on); kLocal serves them from the LocalRateLimiter,
+// which gives each worker R / live workers.
+//
+// Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/event_loop.h"
+#include "common/rate_limiter.h"
+#include "common/redis_client.h"
+
+namespace fetchfleet::worker {
+
+enum class RedisFailureMode { kClosed, kLocal };
+
+class RedisRateLimiter final : public RateLimiter {
+ public:
+  struct Options {
+    RedisClient::Options redis;
+    RedisFailureMode failure = RedisFailureMode::kClosed;
+    // How far ahead a start may be granted. Long enough to cover a round
+    // trip, so slots are claimed before they are due; short, so a worker
+    // that dies takes few slots with it.
+    absl::Duration lookahead = absl::Milliseconds(100);
+    int64_t max_batch = 1024;
+  };
+
+  RedisRateLimiter(EventLoop* loop, LimitTable* table,
+                   LocalRateLimiter* fallback, Options options);
+  ~RedisRateLimiter() override;
+
+  void Start();
+  void Reserve(absl::string_view key,
+               absl::AnyInvocable<void(absl::Duration delay)> granted) override;
+  void Pause(absl::string_view key, absl::Duration retry_after) override;
+
+  // For tests and benchmarks.
+  uint64_t redis_calls() const { return redis_calls_; }
+  uint64_t granted() const { return granted_; }
+  bool redis_connected() const { return redis_.connected(); }
+
+ private:
+  using Granted = absl::AnyInvocable<void(absl::Duration)>;
+  struct KeyState {
+    RateLimit limit;
+    std::deque<Granted> waiters;
+    bool call_in_flight = false;
+    EventLoop::TimerId retry_timer = 0;
+  };
+
+  void Pump(const std::string& key);
+  void OnReserved(const std::string& key, absl::StatusOr<RedisReply> reply);
+  void ServeLocally(const std::string& key, KeyState& state);
+  void RetryLater(const std::string& key, KeyState& state,
+                  absl::Duration delay);
+  void MaybeForget(const std::string& key);
+  void OnRedisState(bool up);
+
+  EventLoop* const loop_;
+  LimitTable* const table_;
+  LocalRateLimiter* const fallback_;
+  const Options options_;
+  RedisClient redis_;
+  absl::flat_hash_map<std::string, KeyState> keys_;
+  uint64_t redis_calls_ = 0;
+  uint64_t granted_ = 0;
+};
+
+}  // namespace fetchfleet::worker
