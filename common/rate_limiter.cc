@@ -124,12 +124,20 @@ void LimitTable::set_pause_listener(PauseListener listener) {
 KeyPolicy LimitTable::Lookup(absl::string_view key) const {
   KeyPolicy policy;
   absl::MutexLock lock(&mu_);
-  if (auto it = limits_.find(key); it != limits_.end()) policy.limit = it->second;
+  if (auto it = limits_.find(key); it != limits_.end()) {
+    policy.limit = it->second;
+    policy.limit->per_second *= 1 - headroom_;
+  }
   if (!paused_.empty()) {
     if (auto it = paused_.find(key); it != paused_.end())
       policy.paused_until = it->second;
   }
   return policy;
+}
+
+void LimitTable::set_headroom(double headroom) {
+  absl::MutexLock lock(&mu_);
+  headroom_ = std::clamp(headroom, 0.0, 0.5);
 }
 
 uint32_t LimitTable::live_workers() const {

@@ -84,6 +84,12 @@ class LimitTable {
 
   explicit LimitTable(const Clock* clock) : clock_(clock) {}
 
+  // Headroom: this worker spends (1 - headroom) of each key's rate. An
+  // upstream counts arrivals, which network and scheduling jitter move by a
+  // millisecond or two; at exactly R an upstream enforcing R over a sliding
+  // window would reject some. 1% keeps 10 ms of slack per second.
+  void set_headroom(double headroom);
+
   // Replace installs a table pushed by the coordinator.
   void Replace(const v1::LimitTable& table);
   void SetLimit(const std::string& key, RateLimit limit);
@@ -100,6 +106,7 @@ class LimitTable {
   absl::flat_hash_map<std::string, RateLimit> limits_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::Time> paused_ ABSL_GUARDED_BY(mu_);
   uint32_t live_workers_ ABSL_GUARDED_BY(mu_) = 1;
+  double headroom_ ABSL_GUARDED_BY(mu_) = 0;
   PauseListener on_pause_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -150,15 +150,8 @@ void RedisClient::Connect() {
   }
   context_ = context;
   fd_ = context->c.fd;
-  context->data = this;
-  context->ev.data = this;
-  context->ev.addRead = &RedisClient::AddRead;
-  context->ev.delRead = &RedisClient::DelRead;
-  context->ev.addWrite = &RedisClient::AddWrite;
-  context->ev.delWrite = &RedisClient::DelWrite;
-  context->ev.cleanup = &RedisClient::Cleanup;
-  redisAsyncSetConnectCallback(context, &RedisClient::OnConnect);
-  redisAsyncSetDisconnectCallback(context, &RedisClient::OnDisconnect);
+  // Watch before installing the hooks: redisAsyncSetConnectCallback already
+  // calls addWrite, which updates this watch.
   want_read_ = false;
   want_write_ = true;  // a non-blocking connect completes as writability
   loop_->WatchFd(fd_, EPOLLOUT, [this](uint32_t events) {
@@ -169,6 +162,15 @@ void RedisClient::Connect() {
     if (context_ == context && (events & (EPOLLOUT | EPOLLERR)))
       redisAsyncHandleWrite(context);
   });
+  context->data = this;
+  context->ev.data = this;
+  context->ev.addRead = &RedisClient::AddRead;
+  context->ev.delRead = &RedisClient::DelRead;
+  context->ev.addWrite = &RedisClient::AddWrite;
+  context->ev.delWrite = &RedisClient::DelWrite;
+  context->ev.cleanup = &RedisClient::Cleanup;
+  redisAsyncSetConnectCallback(context, &RedisClient::OnConnect);
+  redisAsyncSetDisconnectCallback(context, &RedisClient::OnDisconnect);
   connect_deadline_ = loop_->Now() + options_.connect_timeout;
 }
 
@@ -183,8 +185,12 @@ void RedisClient::ScheduleReconnect() {
 void RedisClient::OnConnect(const redisAsyncContext* context, int status) {
   auto* self = static_cast<RedisClient*>(context->data);
   if (status != REDIS_OK) {
-    FF_LOG(WARNING) << "redis " << self->options_.url.ToString()
-                    << ": connect failed: " << context->errstr;
+    // Once per outage, not once per retry.
+    if (self->failed_connects_++ == 0) {
+      FF_LOG(WARNING) << "redis " << self->options_.url.ToString()
+                      << ": connect failed: " << context->errstr
+                      << "; retrying with backoff";
+    }
     return;  // hiredis frees the context next; Cleanup schedules the retry
   }
   self->OnConnected(true);
@@ -193,6 +199,7 @@ void RedisClient::OnConnect(const redisAsyncContext* context, int status) {
 void RedisClient::OnConnected(bool /*ok*/) {
   connect_deadline_ = absl::InfiniteFuture();
   connected_ = true;
+  failed_connects_ = 0;
   backoff_ = options_.min_backoff;
   // AUTH and SELECT go first on the pipeline; a failure drops the connection.
   auto must_succeed = [this](absl::string_view what) {

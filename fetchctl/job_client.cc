@@ -80,7 +80,7 @@ class EventPrinter {
       // Waiting for rate limits is said only when there was some.
       std::string waited =
           s.rate_wait_s() >= 0.05
-              ? absl::StrFormat("; requests waited %.1f s for rate limits",
+              ? absl::StrFormat("; %.1f s of request time waiting for rate limits",
                                 s.rate_wait_s())
               : "";
       std::fprintf(

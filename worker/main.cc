@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
                "it) or local (each worker takes R / live workers)");
   flags.Duration("redis-timeout", &options.redis_timeout,
                  "a Redis call with no reply this long drops the connection");
+  flags.Double("rate-headroom", &options.rate_headroom,
+               "fraction of each rate limit left unspent, slack for network "
+               "jitter at an upstream that enforces the same limit (0 to 0.5)");
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "worker"))
     return *exit_code;
   if (options.loops < 1 || options.loops > 256) {
@@ -74,6 +77,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (!(options.rate_headroom >= 0 && options.rate_headroom <= 0.5)) {
+    std::fprintf(stderr, "--rate-headroom must be from 0 to 0.5\n");
+    return 2;
+  }
   if (!redis.empty()) {
     auto url = RedisUrl::Parse(redis);
     if (!url.ok()) {

@@ -32,6 +32,7 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
       limits_(loop->clock()),
       local_limiter_(loop->clock(), &limits_),
       link_(loop, std::move(channel), this) {
+  limits_.set_headroom(options_.rate_headroom);
   limits_.set_pause_listener(
       [this, alive = alive_](const std::string& key, absl::Duration duration) {
         loop_->Post([this, alive, key, duration] {

@@ -42,6 +42,8 @@ struct WorkerOptions {
   std::optional<RedisUrl> redis;
   RedisFailureMode redis_failure = RedisFailureMode::kClosed;
   absl::Duration redis_timeout = absl::Milliseconds(500);
+  // Fraction of each rate left unspent (see LimitTable::set_headroom).
+  double rate_headroom = 0.01;
 };
 
 class Worker final : public CoordinatorLink::Handler {

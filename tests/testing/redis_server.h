@@ -1,0 +1,51 @@
+// RedisServer: a real redis-server for tests, on a free loopback port, without
+// persistence; or, when FETCHFLEET_TEST_REDIS is set (e.g. redis://127.0.0.1:6379
+// for a Redis in Docker), that server. Tests keep to their own keys (see
+// UniqueKey) so they can share one server. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "tests/testing/subprocess.h"
+
+namespace fetchfleet::testing {
+
+class RedisServer {
+ public:
+  RedisServer();   // starts redis-server and waits until it answers PING
+  ~RedisServer();  // stops a server it started
+
+  // redis://127.0.0.1:PORT
+  const std::string& url() const { return url_; }
+  int port() const { return port_; }
+  // External: FETCHFLEET_TEST_REDIS named the server; Kill/Restart are not
+  // possible then.
+  bool external() const { return external_; }
+
+  // Kill SIGKILLs the server (its data is gone: it keeps none on disk);
+  // Restart starts it again on the same port and waits until it answers.
+  void Kill();
+  void Restart();
+
+  // Cli runs redis-cli against this server and returns its stdout.
+  std::string Cli(const std::vector<std::string>& args) const;
+
+ private:
+  void Start();
+
+  std::string host_ = "127.0.0.1";
+  int port_ = 0;
+  std::string url_;
+  bool external_ = false;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// UniqueKey returns `prefix` with a random suffix: a rate key no other test
+// run uses.
+std::string UniqueKey(const std::string& prefix);
+
+// FreeLoopbackPort asks the kernel for a port nobody listens on.
+int FreeLoopbackPort();
+
+}  // namespace fetchfleet::testing
