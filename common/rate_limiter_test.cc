@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <random>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -67,6 +68,188 @@ TEST(GcraTest, FractionalRateAndIdleDoesNotBank) {
   now += absl::Hours(1);
   EXPECT_EQ(GcraReserve(limit, now, &tat), now);
   EXPECT_EQ(GcraReserve(limit, now, &tat), now + absl::Seconds(2));
+}
+
+TEST(GcraTest, IntervalBoundary) {
+  // At exactly one interval after a start, the next one is due now, not later.
+  RateLimit limit{4, 1};
+  absl::Time now = absl::UnixEpoch();
+  absl::Time tat = now;
+  EXPECT_EQ(GcraReserve(limit, now, &tat), now);
+  now += absl::Milliseconds(250);
+  EXPECT_EQ(GcraReserve(limit, now, &tat), now);
+  now += absl::Milliseconds(249);
+  EXPECT_EQ(GcraReserve(limit, now, &tat), now + absl::Milliseconds(1));
+}
+
+TEST(GcraTest, IntervalRoundsUpSoSumsNeverRunAhead) {
+  // 3/s: 333333.33 us rounds up to 333333.5 us; three of them are >= 1 s.
+  EXPECT_EQ(GcraInterval(3), absl::Microseconds(333333) + absl::Nanoseconds(500));
+  EXPECT_GE(GcraInterval(3) * 3, absl::Seconds(1));
+  EXPECT_EQ(GcraInterval(1000), absl::Milliseconds(1));
+}
+
+// Batch: each granted start is a slot of its own, so batches of any size give
+// exactly the schedule one-at-a-time reservations give.
+TEST(GcraBatchTest, BatchesGiveTheSameSlotsAsSingleReservations) {
+  RateLimit limit{50000, 100};
+  absl::Time now = absl::UnixEpoch();
+  absl::Time single_tat = now;
+  absl::Time batch_tat = now;
+  std::vector<absl::Time> single, batched;
+  for (int i = 0; i < 5000; ++i) {
+    single.push_back(GcraReserve(limit, now, &single_tat));
+  }
+  while (batched.size() < 5000) {
+    int64_t want = std::min<int64_t>(1 + batched.size() % 97, 5000 - batched.size());
+    GcraGrant grant = GcraReserveBatch(limit, now, now, want,
+                                       absl::InfiniteDuration(), &batch_tat);
+    ASSERT_EQ(grant.delays.size(), static_cast<size_t>(want));
+    for (absl::Duration d : grant.delays) batched.push_back(now + d);
+  }
+  EXPECT_EQ(single, batched);
+  EXPECT_EQ(single_tat, batch_tat);
+}
+
+TEST(GcraBatchTest, LookaheadCapsTheBatchAndSaysWhenToAskAgain) {
+  RateLimit limit{1000, 5};
+  absl::Time now = absl::UnixEpoch();
+  absl::Time tat = now;
+  // Burst 5 at once, then one per ms up to 3 ms ahead: 5 + 3 = 8 starts.
+  GcraGrant grant =
+      GcraReserveBatch(limit, now, now, 100, absl::Milliseconds(3), &tat);
+  ASSERT_EQ(grant.delays.size(), 8u);
+  EXPECT_EQ(grant.delays[4], absl::ZeroDuration());
+  EXPECT_EQ(grant.delays[5], absl::Milliseconds(1));
+  EXPECT_EQ(grant.delays[7], absl::Milliseconds(3));
+  // Nothing more within 3 ms: ask again when the next slot is 3 ms away.
+  GcraGrant none =
+      GcraReserveBatch(limit, now, now, 100, absl::Milliseconds(3), &tat);
+  EXPECT_TRUE(none.delays.empty());
+  EXPECT_EQ(none.retry_after, absl::Milliseconds(1));
+  now += none.retry_after;
+  GcraGrant next =
+      GcraReserveBatch(limit, now, now, 1, absl::Milliseconds(3), &tat);
+  ASSERT_EQ(next.delays.size(), 1u);
+  EXPECT_EQ(next.delays[0], absl::Milliseconds(3));
+}
+
+TEST(GcraBatchTest, PauseHoldsEveryStartBackAndDoesNotBankBurst) {
+  RateLimit limit{10, 3};
+  absl::Time now = absl::UnixEpoch();
+  absl::Time tat = now;
+  absl::Time paused_until = now + absl::Seconds(2);
+  GcraGrant grant = GcraReserveBatch(limit, now, paused_until, 5,
+                                     absl::InfiniteDuration(), &tat);
+  ASSERT_EQ(grant.delays.size(), 5u);
+  // After the pause: the burst of 3, then 100 ms apart; never before 2 s.
+  EXPECT_EQ(grant.delays[0], absl::Seconds(2));
+  EXPECT_EQ(grant.delays[2], absl::Seconds(2));
+  EXPECT_EQ(grant.delays[3], absl::Milliseconds(2100));
+  EXPECT_EQ(grant.delays[4], absl::Milliseconds(2200));
+}
+
+TEST(GcraBatchTest, ClockJumpsNeitherFloodNorStall) {
+  RateLimit limit{10, 2};
+  absl::Time now = absl::UnixEpoch() + absl::Hours(1);
+  absl::Time tat = now;
+  std::vector<absl::Time> starts;
+  for (int i = 0; i < 20; ++i) starts.push_back(GcraReserve(limit, now, &tat));
+  // The clock jumps back an hour: the schedule already promised stands (TAT
+  // is ahead of now, so new starts queue behind it), nothing floods.
+  now -= absl::Hours(1);
+  GcraGrant back = GcraReserveBatch(limit, now, now, 1,
+                                    absl::InfiniteDuration(), &tat);
+  ASSERT_EQ(back.delays.size(), 1u);
+  EXPECT_GE(now + back.delays[0], starts.back());
+  // The clock jumps forward an hour: only the burst is banked.
+  now += absl::Hours(3);
+  GcraGrant ahead = GcraReserveBatch(limit, now, now, 4,
+                                     absl::InfiniteDuration(), &tat);
+  EXPECT_EQ(ahead.delays,
+            (std::vector<absl::Duration>{
+                absl::ZeroDuration(), absl::ZeroDuration(),
+                absl::Milliseconds(100), absl::Milliseconds(200)}));
+}
+
+TEST(GcraBatchTest, RandomDemandNeverBreaksTheBound) {
+  // Many callers with random demand and random lookahead at random times: the
+  // union of their starts holds R*W + B in every window.
+  RateLimit limit{37.5, 6};
+  absl::Time now = absl::UnixEpoch();
+  absl::Time tat = now;
+  std::vector<absl::Time> starts;
+  std::mt19937 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    now += absl::Microseconds(rng() % 200000);
+    int64_t want = 1 + rng() % 20;
+    absl::Duration lookahead = absl::Microseconds(rng() % 300000);
+    GcraGrant grant = GcraReserveBatch(limit, now, now, want, lookahead, &tat);
+    for (absl::Duration d : grant.delays) {
+      EXPECT_GE(d, absl::ZeroDuration());
+      EXPECT_LE(d, lookahead);
+      starts.push_back(now + d);
+    }
+  }
+  std::sort(starts.begin(), starts.end());
+  for (absl::Duration w : {absl::Milliseconds(1), absl::Milliseconds(27),
+                           absl::Milliseconds(500), absl::Seconds(3)}) {
+    int bound = static_cast<int>(limit.per_second * absl::ToDoubleSeconds(w)) +
+                limit.burst;
+    EXPECT_LE(MaxInWindow(starts, w), bound) << w;
+  }
+}
+
+TEST(LimitTableTest, HeadroomAndPausesAndReplace) {
+  testing::FakeClock clock;
+  LimitTable table(&clock);
+  table.set_headroom(0.01);
+  table.SetLimit("api", RateLimit{10, 2});
+  KeyPolicy policy = table.Lookup("api");
+  ASSERT_TRUE(policy.limit.has_value());
+  EXPECT_DOUBLE_EQ(policy.limit->per_second, 9.9);
+  EXPECT_EQ(policy.limit->burst, 2);
+  EXPECT_FALSE(table.Lookup("other").limit.has_value());
+  // A pause is kept until it runs out, also for an unlimited key.
+  std::vector<std::string> heard;
+  table.set_pause_listener(
+      [&](const std::string& key, absl::Duration) { heard.push_back(key); });
+  table.Pause("other", absl::Seconds(3));
+  EXPECT_EQ(table.Lookup("other").paused_until,
+            clock.Now() + absl::Seconds(3));
+  EXPECT_EQ(heard, std::vector<std::string>{"other"});
+  clock.Advance(absl::Seconds(4));
+  v1::LimitTable pushed;
+  v1::KeyLimit* entry = pushed.add_limits();
+  entry->set_key("api");
+  entry->set_per_second(100);
+  entry->set_burst(0);  // read as 1
+  entry->set_paused_ms(500);
+  pushed.set_live_workers(4);
+  table.Replace(pushed);
+  EXPECT_EQ(table.Lookup("other").paused_until, absl::InfinitePast());
+  EXPECT_EQ(table.Lookup("api").limit->burst, 1);
+  EXPECT_EQ(table.Lookup("api").paused_until,
+            clock.Now() + absl::Milliseconds(500));
+  EXPECT_EQ(table.live_workers(), 4u);
+}
+
+TEST(LocalRateLimiterTest, EachWorkerTakesItsShareOfTheRate) {
+  // --redis-failure=local (and no Redis at all): R and B divided by the live
+  // workers, so the fleet together stays within the limit.
+  testing::FakeClock clock;
+  LimitTable table(&clock);
+  LocalRateLimiter limiter(&clock, &table);
+  v1::LimitTable pushed;
+  v1::KeyLimit* entry = pushed.add_limits();
+  entry->set_key("api");
+  entry->set_per_second(30);
+  entry->set_burst(3);
+  pushed.set_live_workers(3);
+  table.Replace(pushed);
+  EXPECT_EQ(limiter.DelayFor("api"), absl::ZeroDuration());
+  EXPECT_EQ(limiter.DelayFor("api"), absl::Milliseconds(100));  // 10/s, burst 1
+  EXPECT_EQ(limiter.DelayFor("api"), absl::Milliseconds(200));
 }
 
 TEST(LocalRateLimiterTest, UnlimitedKeysGoAtOnceLimitedKeysWait) {

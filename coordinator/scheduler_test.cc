@@ -42,6 +42,26 @@ std::vector<ParsedLine> Lines(int n, uint64_t first_index = 0) {
   return out;
 }
 
+std::vector<ParsedLine> HostLines(const std::string& host, int n,
+                                  uint64_t first_index) {
+  std::vector<ParsedLine> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(ParseRequestLine("http://" + host + "/" + std::to_string(i),
+                                   first_index + i + 1, first_index + i,
+                                   v1::JobOptions()));
+  }
+  return out;
+}
+
+int CountHost(const std::vector<v1::Assignment>& assignments,
+              const std::string& host) {
+  int n = 0;
+  for (const auto& a : assignments) {
+    if (a.request().url().find("//" + host + "/") != std::string::npos) ++n;
+  }
+  return n;
+}
+
 v1::WorkerMessage Credit(uint32_t n) {
   v1::WorkerMessage m;
   m.set_credit(n);
@@ -221,6 +241,74 @@ TEST_F(SchedulerTest, UndeliveredResultsPauseDispatch) {
   EXPECT_EQ(w.assignments.size(), 4u);  // nobody read the 4 results: paused
   scheduler.ResultsDelivered(job, 4);
   EXPECT_EQ(w.assignments.size(), 8u);
+}
+
+// A key throttled at 1/s gets a few requests out at a time; the rest wait at
+// the coordinator, holding no worker credit, and the job's other keys go on.
+TEST_F(SchedulerTest, ThrottledKeyParksAndOtherKeysKeepFlowing) {
+  scheduler_.SetLimits({{"slow.example", RateLimit{1, 1}}});
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(100));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, HostLines("slow.example", 20, 0), &input_);
+  scheduler_.AddInput(job, HostLines("fast.example", 30, 20), &input_);
+  scheduler_.CloseInput(job);
+  EXPECT_EQ(CountHost(w.assignments, "slow.example"), 8);  // the gate's cap
+  EXPECT_EQ(CountHost(w.assignments, "fast.example"), 30);
+  EXPECT_EQ(job->Status().pending(), 12u);  // parked count as pending
+  v1::LimitTable listing = scheduler_.ListLimits();
+  ASSERT_EQ(listing.limits_size(), 1);
+  EXPECT_EQ(listing.limits(0).waiting(), 12);
+  // Each slow result lets exactly one parked request out, in order.
+  std::vector<v1::Assignment> slow;
+  for (const auto& a : w.assignments) {
+    if (CountHost({a}, "slow.example")) slow.push_back(a);
+  }
+  scheduler_.OnWorkerMessage(id, Complete({slow[0]}));
+  EXPECT_EQ(CountHost(w.assignments, "slow.example"), 9);
+  EXPECT_EQ(w.assignments.back().request().index(), 8u);
+}
+
+// A worker reports a 429 Retry-After: the key is closed for everyone until the
+// pause runs out, and every worker is told.
+TEST_F(SchedulerTest, ReportedPauseClosesTheKeyFleetWide) {
+  FakeChannel w1, w2;
+  uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
+  uint64_t id2 = scheduler_.AddWorker(&w2, "w2", "p2");
+  scheduler_.OnWorkerMessage(id1, Credit(100));
+  scheduler_.OnWorkerMessage(id2, Credit(100));
+  v1::WorkerMessage paused;
+  v1::KeyPause* pause = paused.add_paused();
+  pause->set_key("a.example");
+  pause->set_retry_after_ms(3000);
+  scheduler_.OnWorkerMessage(id1, paused);
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(10), &input_);
+  scheduler_.CloseInput(job);
+  EXPECT_EQ(w1.assignments.size() + w2.assignments.size(), 0u);
+  EXPECT_EQ(job->Status().pending(), 10u);
+  clock_.Advance(absl::Milliseconds(2900));
+  scheduler_.Sweep();
+  EXPECT_EQ(w1.assignments.size() + w2.assignments.size(), 0u);
+  clock_.Advance(absl::Milliseconds(200));
+  scheduler_.Sweep();
+  EXPECT_EQ(w1.assignments.size() + w2.assignments.size(), 10u);
+}
+
+TEST_F(SchedulerTest, CancelAnswersParkedRequestsToo) {
+  scheduler_.SetLimits({{"a.example", RateLimit{0.1, 1}}});
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(100));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(30), &input_);
+  scheduler_.CloseInput(job);
+  ASSERT_EQ(w.assignments.size(), 8u);
+  ASSERT_TRUE(scheduler_.CancelJob(job->id()).ok());
+  EXPECT_TRUE(job->ended());
+  EXPECT_EQ(job->next_seq(), 31u);  // every request answered once
+  EXPECT_EQ(scheduler_.ListLimits().limits(0).waiting(), 0);
 }
 
 }  // namespace
