@@ -66,7 +66,7 @@ GcraGrant GcraReserveBatch(const RateLimit& limit, absl::Time now,
   for (int64_t i = 0; i < want; ++i) {
     absl::Time start = std::max(floor, *tat - tolerance);
     if (start - now > lookahead) {
-      if (grant.delays.empty()) grant.retry_after = start - now - lookahead;
+      grant.retry_after = start - now - lookahead;
       break;
     }
     *tat = std::max(*tat, start) + interval;

@@ -53,8 +53,8 @@ absl::Time GcraReserve(const RateLimit& limit, absl::Time now, absl::Time* tat);
 struct GcraGrant {
   // Delays from now of the granted starts, in order.
   std::vector<absl::Duration> delays;
-  // When nothing was granted: how long until the next start falls within the
-  // lookahead (ask again then).
+  // When the lookahead cut the batch short: how long until the next start
+  // falls within it (ask again then). Zero when all `want` were granted.
   absl::Duration retry_after = absl::ZeroDuration();
 };
 

@@ -109,6 +109,9 @@ TEST(GcraBatchTest, BatchesGiveTheSameSlotsAsSingleReservations) {
   }
   EXPECT_EQ(single, batched);
   EXPECT_EQ(single_tat, batch_tat);
+  GcraGrant all = GcraReserveBatch(limit, now, now, 3, absl::InfiniteDuration(),
+                                   &batch_tat);
+  EXPECT_EQ(all.retry_after, absl::ZeroDuration());
 }
 
 TEST(GcraBatchTest, LookaheadCapsTheBatchAndSaysWhenToAskAgain) {
@@ -122,6 +125,7 @@ TEST(GcraBatchTest, LookaheadCapsTheBatchAndSaysWhenToAskAgain) {
   EXPECT_EQ(grant.delays[4], absl::ZeroDuration());
   EXPECT_EQ(grant.delays[5], absl::Milliseconds(1));
   EXPECT_EQ(grant.delays[7], absl::Milliseconds(3));
+  EXPECT_EQ(grant.retry_after, absl::Milliseconds(1));
   // Nothing more within 3 ms: ask again when the next slot is 3 ms away.
   GcraGrant none =
       GcraReserveBatch(limit, now, now, 100, absl::Milliseconds(3), &tat);

@@ -23,7 +23,7 @@ local out = {0}
 for i = 1, want do
   local start = math.max(floor, tat - tolerance)
   if start - now > lookahead then
-    if i == 1 then out[1] = math.ceil(start - now - lookahead) end
+    out[1] = math.ceil(start - now - lookahead)
     break
   end
   tat = math.max(tat, start) + interval

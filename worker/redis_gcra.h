@@ -16,7 +16,8 @@ namespace fetchfleet::worker {
 // ReserveScript: KEYS[1] the state hash; ARGV rate (per second), burst, want,
 // lookahead (µs). Mirrors GcraReserveBatch (common/rate_limiter.h) step for
 // step. Replies {retry_after_us, delay_us...}: the delays of the granted
-// starts, or, when none fits the lookahead, how long until one would.
+// starts, and, when the lookahead cut the batch short, how long until the next
+// start would fit (0 when all `want` were granted).
 const RedisScript& ReserveScript();
 
 // PauseScript: KEYS[1] the state hash; ARGV pause (ms). No start before now +

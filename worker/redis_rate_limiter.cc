@@ -36,7 +36,19 @@ void RedisRateLimiter::Reserve(absl::string_view key, Granted granted) {
   KeyState& state = keys_[name];
   state.limit = *policy.limit;
   state.waiters.push_back(std::move(granted));
-  Pump(name);
+  // Not at once: at the end of this loop turn, and no sooner than the
+  // key's call spacing allows, so reserves share calls.
+  if (!state.call_in_flight && state.retry_timer == 0)
+    RetryLater(name, state, state.next_call_at - loop_->Now());
+}
+
+absl::Duration RedisRateLimiter::CallSpacing(const RateLimit& limit) const {
+  // About kSlotsPerCall of this worker's share of the slots per call: at
+  // 50,000/s over 5 workers, one call per 2 ms carries ~20 requests. Capped,
+  // so a slow key's request waits at most max_call_spacing for its call.
+  absl::Duration share = GcraInterval(limit.per_second) *
+                         static_cast<int64_t>(table_->live_workers());
+  return std::min(share * kSlotsPerCall, options_.max_call_spacing);
 }
 
 void RedisRateLimiter::Pause(absl::string_view key,
@@ -70,6 +82,7 @@ void RedisRateLimiter::Pump(const std::string& key) {
   int64_t want =
       std::min<int64_t>(state.waiters.size(), options_.max_batch);
   state.call_in_flight = true;
+  state.next_call_at = loop_->Now() + CallSpacing(state.limit);
   ++redis_calls_;
   redis_.EvalSha(
       ReserveScript(), {RateStateKey(key)},
@@ -111,13 +124,14 @@ void RedisRateLimiter::OnReserved(const std::string& key,
     state.waiters.pop_front();
   }
   granted_ += ready.size();
+  absl::Duration retry_after = absl::Microseconds(out[0].integer);
   if (state.waiters.empty()) {
     MaybeForget(key);
-  } else if (ready.empty()) {
-    RetryLater(key, state,
-               absl::Microseconds(std::max<int64_t>(out[0].integer, 1)));
+  } else if (retry_after == absl::ZeroDuration()) {
+    // More came in than the call asked for: ask again when spacing allows.
+    RetryLater(key, state, state.next_call_at - loop_->Now());
   } else {
-    Pump(key);
+    RetryLater(key, state, retry_after + options_.refill);
   }
   for (auto& [granted, delay] : ready) granted(delay);
 }
@@ -132,6 +146,7 @@ void RedisRateLimiter::ServeLocally(const std::string& key, KeyState& state) {
 
 void RedisRateLimiter::RetryLater(const std::string& key, KeyState& state,
                                   absl::Duration delay) {
+  delay = std::max(delay, absl::ZeroDuration());
   state.retry_timer = loop_->RunAfter(delay, [this, key] {
     auto it = keys_.find(key);
     if (it == keys_.end()) return;
@@ -142,8 +157,11 @@ void RedisRateLimiter::RetryLater(const std::string& key, KeyState& state,
 
 void RedisRateLimiter::MaybeForget(const std::string& key) {
   auto it = keys_.find(key);
+  // A key asked about lately stays, to keep its call spacing; the map holds
+  // at most the limited keys.
   if (it != keys_.end() && it->second.waiters.empty() &&
-      !it->second.call_in_flight && it->second.retry_timer == 0) {
+      !it->second.call_in_flight && it->second.retry_timer == 0 &&
+      it->second.next_call_at <= loop_->Now()) {
     keys_.erase(it);
   }
 }

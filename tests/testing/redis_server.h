@@ -19,6 +19,8 @@ class RedisServer {
   // redis://127.0.0.1:PORT
   const std::string& url() const { return url_; }
   int port() const { return port_; }
+  // The server process (-1 when external), e.g. to SIGSTOP it.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   // External: FETCHFLEET_TEST_REDIS named the server; Kill/Restart are not
   // possible then.
   bool external() const { return external_; }
