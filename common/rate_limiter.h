@@ -87,7 +87,8 @@ class LimitTable {
   // Headroom: this worker spends (1 - headroom) of each key's rate. An
   // upstream counts arrivals, which network and scheduling jitter move by a
   // millisecond or two; at exactly R an upstream enforcing R over a sliding
-  // window would reject some. 1% keeps 10 ms of slack per second.
+  // window would reject some. The default 2% keeps 20 ms of slack per
+  // second.
   void set_headroom(double headroom);
 
   // Replace installs a table pushed by the coordinator.

@@ -43,7 +43,7 @@ struct WorkerOptions {
   RedisFailureMode redis_failure = RedisFailureMode::kClosed;
   absl::Duration redis_timeout = absl::Milliseconds(500);
   // Fraction of each rate left unspent (see LimitTable::set_headroom).
-  double rate_headroom = 0.01;
+  double rate_headroom = 0.02;
 };
 
 class Worker final : public CoordinatorLink::Handler {

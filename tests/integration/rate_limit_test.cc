@@ -20,8 +20,12 @@ namespace {
 using nlohmann::json;
 
 // What an upstream sees differs from what the fleet started by network and
-// scheduling delay; the bound is checked with this much slack per window.
-constexpr absl::Duration kArrivalJitter = absl::Milliseconds(5);
+// scheduling delay: a sender descheduled for a few ms releases its requests
+// together with later ones. On a loaded 2-core CI machine (ctest -j2,
+// sanitizers) that reaches ~10 ms, so the bound is checked with this much
+// slack per window. It still catches any real excess: a second worker taking
+// the full rate doubles the count in every window from 250 ms up.
+constexpr absl::Duration kArrivalJitter = absl::Milliseconds(20);
 
 // Arrival times of requests whose path starts with `prefix`, sorted.
 std::vector<absl::Time> ArrivalsOf(const HttpTestServer& server,
@@ -127,7 +131,7 @@ TEST_P(RateBoundTest, FleetHoldsTheBoundAndRunsNearTheRate) {
   ExpectRateBound(times, c.rate, c.burst);
   double utilisation = Utilisation(times, c.rate, c.burst);
   EXPECT_GE(utilisation, 0.95);
-  EXPECT_LE(utilisation, 1.0);  // the workers keep 1% headroom
+  EXPECT_LE(utilisation, 1.0);  // the workers keep 2% headroom
   std::cerr << c.workers << " workers at " << c.rate << "/s burst " << c.burst
             << ": " << c.requests << " requests, utilisation " << utilisation
             << "\n";
@@ -144,7 +148,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 // An API that answers 429 to the 11th request in any second never sees one
-// from a fleet limited to 10/s: the workers' 1% headroom absorbs the jitter
+// from a fleet limited to 10/s: the workers. 2% headroom absorbs the jitter
 // between when a request starts and when it arrives.
 TEST(RateLimitTest, StrictUpstreamSeesNo429) {
   RedisServer redis;
