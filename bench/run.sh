@@ -3,6 +3,9 @@
 #   1. fleet end to end: fetchctl -> coordinator -> 1 worker -> nginx -> JSON Lines (N URLs)
 #   2. curl --parallel --parallel-max 64 over the same N URLs
 #   3. wrk -t2 -c64 on the same nginx for a fixed time
+#   4. the rate limiter: decisions/s and Redis round trips per decision at 1k/s, 50k/s and
+#      unlimited, beside redis-benchmark running the same Lua script; then the fleet end to
+#      end under a 1k/s and a 20k/s limit (round trips per request from INFO commandstats)
 # then the coordinator's peak RSS (VmHWM) through a 1,000,000-line job.
 # Override sizes with BENCH_URLS and BENCH_BIG_URLS.
 set -euo pipefail
@@ -98,6 +101,55 @@ echo "wrk -t2 -c64 -d10s: $wrk_rps req/s"
 echo
 echo "ratio fleet / curl --parallel: $(python3 -c "print(f'{$fleet_rps / $curl_rps:.2f}x')")"
 echo "ratio fleet / wrk:             $(python3 -c "print(f'{$fleet_rps / $wrk_rps:.2f}x')")"
+
+# --- the fleet-wide rate limit, against a private redis-server
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  --daemonize no --logfile "$work/redis.log" &
+pids+=($!)
+for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis_url="redis://127.0.0.1:$redis_port"
+script_calls() {
+  redis-cli -p "$redis_port" info commandstats |
+    awk -F'[:=,]' '/^cmdstat_eval(sha)?:/ {n += $3} END {print n + 0}'
+}
+echo
+echo "rate limiter (3 limiters, each on its own loop and Redis connection, demand 10% over the limit):"
+for rate in 1000 50000 unlimited; do
+  echo "  $("$bin/fetchfleet-limiter-bench" run "$redis_url" "$rate" 3 3 2>/dev/null)"
+done
+rb=$(redis-benchmark -p "$redis_port" -n 200000 -c 50 -q \
+  EVAL "$("$bin/fetchfleet-limiter-bench" script)" 1 'ff:rl:{redis-benchmark}' 1000000 1 1 100000 |
+  tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -n1 | cut -d' ' -f1)
+echo "  redis-benchmark -c 50 EVAL of the same script: $rb calls/s (the ceiling of a limiter making one round trip per request)"
+
+# The fleet end to end with a limit: coordinator + 3 workers, all on Redis.
+"$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 --redis "$redis_url" 2>"$work/coordinator-rl.log" &
+pids+=($!)
+rl_coordinator="127.0.0.1:$(wait_port "$work/coordinator-rl.log")"
+for w in 1 2 3; do
+  "$bin/fetchfleet-worker" --coordinator "$rl_coordinator" --name "rl-$w" --allow-cidr 127.0.0.0/8 \
+    --redis "$redis_url" 2>"$work/worker-rl-$w.log" &
+  pids+=($!)
+done
+for w in 1 2 3; do
+  for _ in $(seq 1 100); do grep -q "worker rl-$w (" "$work/coordinator-rl.log" && break; sleep 0.05; done
+done
+echo
+echo "fleet with a fleet-wide limit (3 workers, Redis; the workers keep 2% headroom):"
+for spec in 1000:5000 20000:100000; do
+  rate=${spec%%:*}; n=${spec##*:}
+  key="bench-$rate"
+  seq 1 "$n" | sed "s|^|{\"url\": \"http://127.0.0.1:$port/item.json?i=|; s|\$|\", \"rate_key\": \"$key\"}|" > "$work/rl.jsonl"
+  before=$(script_calls)
+  t0=$(now)
+  "$bin/fetchctl" --coordinator "$rl_coordinator" submit --no-progress --rate "$key=$rate/s" \
+    --burst "$key=$((rate / 100))" "$work/rl.jsonl" > "$work/rl.out" 2>"$work/rl.err"
+  t1=$(now)
+  calls=$(( $(script_calls) - before ))
+  got=$(grep -c '"ok": true' "$work/rl.out" || true)
+  echo "  limit $rate/s: $got/$n ok in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $(python3 -c "print(f'{$n / ($t1 - $t0):.0f}')") req/s; $calls Redis script calls = $(python3 -c "print(f'{$calls / $n:.4f}')") round trips per request"
+done
 
 # --- coordinator peak RSS through a big job
 if [ "$big_urls" -gt 0 ]; then

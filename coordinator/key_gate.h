@@ -49,6 +49,7 @@ class KeyGate {
   void Release(const std::string& key, uint32_t attempts);
   // Room: how many more of `key` may go out now.
   uint64_t Room(const std::string& key) const;
+  bool Limited(const std::string& key) const { return limits_.count(key) > 0; }
 
   // Parked counts requests the jobs hold back per key (kept by the scheduler).
   void OnParked(const std::string& key, int64_t delta);

@@ -181,7 +181,17 @@ void Scheduler::Dispatch() {
   bool progress = true;
   while (progress) {
     progress = false;
-    for (auto& [id, worker] : workers_) {
+    // Every worker once, starting after the one served last.
+    std::vector<uint64_t> order;
+    order.reserve(workers_.size());
+    for (auto it = workers_.upper_bound(last_served_worker_);
+         it != workers_.end(); ++it)
+      order.push_back(it->first);
+    for (auto it = workers_.begin();
+         it != workers_.end() && it->first <= last_served_worker_; ++it)
+      order.push_back(it->first);
+    for (uint64_t id : order) {
+      WorkerState& worker = workers_[id];
       size_t taken = 0;
       while (taken < options_.dispatch_chunk && worker.credit > 0 &&
              !worker.draining) {
@@ -212,6 +222,11 @@ void Scheduler::Dispatch() {
             leases_.Grant(id, job->id(), std::move(request), deadline));
         --worker.credit;
         progress = true;
+        last_served_worker_ = id;
+        // A limited key's requests go one per worker per round: with
+        // --redis-failure=local (or no Redis) each worker spends its share
+        // of R, so the key only runs at R when spread evenly.
+        if (gate_.Limited(assignment->request().rate_key())) break;
         if (static_cast<size_t>(outgoing[id].assignments_size()) >=
                 options_.max_batch ||
             outgoing_bytes[id] >= options_.max_batch_bytes) {

@@ -148,6 +148,9 @@ class Scheduler {
   std::vector<Job*> ended_;  // oldest first
 
   std::map<uint64_t, WorkerState> workers_;
+  // Dispatch starts each round after the worker served last, so work that
+  // trickles out one request at a time (a limited key's) is spread evenly.
+  uint64_t last_served_worker_ = 0;
   uint64_t next_worker_id_ = 1;
   LeaseTable leases_;
   KeyGate gate_;

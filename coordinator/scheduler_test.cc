@@ -296,6 +296,29 @@ TEST_F(SchedulerTest, ReportedPauseClosesTheKeyFleetWide) {
   EXPECT_EQ(w1.assignments.size() + w2.assignments.size(), 10u);
 }
 
+// A limited key's requests are spread over the workers one at a time, also
+// as they trickle out of the gate, so per-worker shares of R add up to R.
+TEST_F(SchedulerTest, LimitedKeySpreadsEvenlyOverWorkers) {
+  scheduler_.SetLimits({{"a.example", RateLimit{1, 1}}});
+  FakeChannel w1, w2;
+  uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
+  uint64_t id2 = scheduler_.AddWorker(&w2, "w2", "p2");
+  scheduler_.OnWorkerMessage(id1, Credit(100));
+  scheduler_.OnWorkerMessage(id2, Credit(100));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(20), &input_);
+  scheduler_.CloseInput(job);
+  EXPECT_EQ(w1.assignments.size(), 4u);  // the gate's 8, half each
+  EXPECT_EQ(w2.assignments.size(), 4u);
+  // Released one by one, they keep alternating.
+  for (int i = 0; i < 4; ++i) {
+    scheduler_.OnWorkerMessage(id1, Complete({w1.assignments[i]}));
+    scheduler_.OnWorkerMessage(id2, Complete({w2.assignments[i]}));
+  }
+  EXPECT_EQ(w1.assignments.size(), 8u);
+  EXPECT_EQ(w2.assignments.size(), 8u);
+}
+
 TEST_F(SchedulerTest, CancelAnswersParkedRequestsToo) {
   scheduler_.SetLimits({{"a.example", RateLimit{0.1, 1}}});
   FakeChannel w;

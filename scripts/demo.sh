@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: start a local fleet (one coordinator, two workers; in-process state, no Redis)
 # and a local HTTP target, run a sample job of 100 API calls (with some 404s, 500s, a flaky
-# endpoint and a few bad lines), show the results and the fleet, then stop everything.
+# endpoint and a few bad lines), show the results and the fleet, then a rate-limited job
+# against an API that refuses the 11th request in a second; then stop everything.
 set -euo pipefail
 bin=${1:-build/bin}
 work=$(mktemp -d)
@@ -85,6 +86,19 @@ echo "\$ fetchctl workers"
 echo
 echo "\$ fetchctl jobs"
 "$bin/fetchctl" --coordinator "$coordinator" jobs
+echo
+echo "== a rate-limited API: it answers 429 to the 11th request in any second."
+echo "== 30 calls with --rate demo-api=9/s: the fleet's two workers share the limit, none is refused."
+for i in $(seq 1 30); do
+  echo "{\"id\": \"limited-$i\", \"url\": \"$api/strict/demo-api/10?i=$i\", \"rate_key\": \"demo-api\"}"
+done >"$work/limited.txt"
+echo "\$ fetchctl submit --rate demo-api=9/s limited.txt"
+"$bin/fetchctl" --coordinator "$coordinator" submit --no-progress --rate demo-api=9/s \
+  "$work/limited.txt" >"$work/limited.jsonl"
+echo "429s seen: $(grep -c '"status": 429' "$work/limited.jsonl" || true); results: $(wc -l <"$work/limited.jsonl")"
+echo
+echo "\$ fetchctl limits list"
+"$bin/fetchctl" --coordinator "$coordinator" limits list
 echo
 echo "== the same job with no servers at all: fetchctl run --allow-cidr 127.0.0.0/8 job.txt"
 set +e
