@@ -111,6 +111,14 @@ class LimitTable {
   PauseListener on_pause_ ABSL_GUARDED_BY(mu_);
 };
 
+// A request starts at most this long after its slot. A fetch loop that
+// stalled (descheduled, or busy) past several slots would otherwise start them
+// together, a burst the limit never granted; a slot missed by more than this
+// is given up and the request asks for a new one. So an upstream sees at most
+// R * (W + kMaxSlotLateness) + B starts in any window W, and the workers'
+// default 2% headroom covers that for windows of a second and more.
+inline constexpr absl::Duration kMaxSlotLateness = absl::Milliseconds(20);
+
 // RateLimiter hands out start times per rate key. Implementations say their
 // threading.
 class RateLimiter {

@@ -247,10 +247,12 @@ TEST(RedisRateLimiterTest, TwoWorkersShareOneExactScheduleAtALowRate) {
   std::vector<absl::Time> all = a.starts();
   for (absl::Time t : b.starts()) all.push_back(t);
   std::sort(all.begin(), all.end());
-  // Slots are 50 ms apart on Redis' clock; seen from here a reply's travel
-  // time moves them by well under a millisecond.
+  // Slots are 50 ms apart on Redis' clock. Seen from here each is moved by
+  // its reply's travel and handling time: well under a millisecond, a few on
+  // a loaded machine (sanitizers, parallel tests). Two slots handed out as
+  // one would be 0 ms apart.
   for (size_t i = 1; i < all.size(); ++i) {
-    EXPECT_GE(all[i] - all[i - 1], absl::Milliseconds(49)) << i;
+    EXPECT_GE(all[i] - all[i - 1], absl::Milliseconds(40)) << i;
   }
   EXPECT_LE(all.back() - all.front(), absl::Milliseconds(29 * 50 + 5));
   EXPECT_GE(a.granted(), 10u);  // both got a fair part

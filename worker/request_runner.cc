@@ -56,11 +56,22 @@ void RequestRunner::WaitForSlot(Task* task) {
                         StartAttempt(t);
                         return;
                       }
-                      t->timer = loop_->RunAfter(delay, [this, lease_id] {
+                      absl::Time due = loop_->Now() + delay;
+                      t->timer = loop_->RunAfter(delay, [this, lease_id, due] {
                         auto found = tasks_.find(lease_id);
                         if (found == tasks_.end()) return;
-                        found->second->timer = 0;
-                        StartAttempt(found->second.get());
+                        Task* task = found->second.get();
+                        task->timer = 0;
+                        // A loop that stalled past many slots must not
+                        // start them all at once: a burst the limit never
+                        // granted. A slot missed by this much is given up
+                        // and the request asks for a new one.
+                        if (loop_->Now() - due > kMaxSlotLateness) {
+                          ++missed_slots_;
+                          WaitForSlot(task);
+                          return;
+                        }
+                        StartAttempt(task);
                       });
                     });
 }

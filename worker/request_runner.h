@@ -49,6 +49,8 @@ class RequestRunner {
 
   size_t size() const { return tasks_.size(); }
   uint64_t completed() const { return completed_; }
+  // Slots given up because the loop reached them too late.
+  uint64_t missed_slots() const { return missed_slots_; }
 
  private:
   struct Task {
@@ -75,6 +77,7 @@ class RequestRunner {
   absl::BitGen gen_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Task>> tasks_;
   uint64_t completed_ = 0;
+  uint64_t missed_slots_ = 0;
   // Set in the destructor: limiter callbacks that arrive later must not touch
   // tasks_.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -1,5 +1,6 @@
 #include "worker/request_runner.h"
 
+#include <algorithm>
 #include <map>
 
 #include "gtest/gtest.h"
@@ -104,6 +105,32 @@ TEST_F(RequestRunnerTest, RateLimitSpacesStarts) {
   // Six starts at 20/s with burst 1 span at least five intervals of 50 ms.
   EXPECT_GE(arrivals.back().second - arrivals.front().second,
             absl::Milliseconds(240));
+}
+
+// A loop that stalls past many slots gives the missed ones up instead of
+// starting them all at once when it wakes.
+TEST_F(RequestRunnerTest, StalledLoopDoesNotBurstItsMissedSlots) {
+  limits_.SetLimit("local", RateLimit{100, 1});
+  std::vector<std::pair<std::string, uint32_t>> requests;
+  for (int i = 0; i < 30; ++i) requests.push_back({server_.Url("/stall"), 1});
+  // Queued behind the adds Run posts: the stall begins once slots 0, 10,
+  // ..., 290 ms are handed out.
+  loop_.Post([this] {
+    loop_.Post([] { absl::SleepFor(absl::Milliseconds(150)); });
+  });
+  Run(requests);
+  ASSERT_EQ(results_.size(), 30u);
+  for (const auto& [lease, r] : results_) EXPECT_TRUE(r.ok()) << lease;
+  EXPECT_GE(runner_.missed_slots(), 5u);
+  std::vector<absl::Time> times;
+  for (const auto& [path, at] : server_.Arrivals()) times.push_back(at);
+  std::sort(times.begin(), times.end());
+  // Without the rule, ~13 slots would start together at 150 ms. With it, any
+  // 10 ms holds at most R * (10 + 20 ms) + B = 4 starts (5 with arrival
+  // jitter).
+  for (size_t i = 0; i + 5 < times.size(); ++i) {
+    EXPECT_GT(times[i + 5] - times[i], absl::Milliseconds(10)) << i;
+  }
 }
 
 TEST_F(RequestRunnerTest, CancelledRequestsNeverReport) {
