@@ -3,10 +3,28 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace fetchfleet {
+
+absl::Status CheckRateKey(absl::string_view key) {
+  if (key.empty()) return absl::InvalidArgumentError("a rate key is empty");
+  if (key.size() > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rate key \"", key.substr(0, 32),
+                     "...\" is longer than 256 bytes"));
+  }
+  for (unsigned char c : key) {
+    if (c <= ' ' || c == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rate key \"", absl::CHexEscape(key),
+          "\" holds a space or control character"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<double> ParseRate(absl::string_view text) {
   size_t slash = text.find('/');

@@ -37,6 +37,10 @@ struct RateLimit {
   int64_t burst = 1;      // B: how many may start at once after an idle period
 };
 
+// CheckRateKey: a rate key is 1 to 256 bytes, without spaces or control
+// characters (it names a Redis key and a column in `fetchctl limits list`).
+absl::Status CheckRateKey(absl::string_view key);
+
 // ParseRate reads "10/s", "600/m", "0.5/s", "3600/h" into requests per second.
 absl::StatusOr<double> ParseRate(absl::string_view text);
 // FormatRate prints requests per second the way ParseRate reads them.

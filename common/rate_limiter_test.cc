@@ -34,6 +34,16 @@ int MaxInWindow(const std::vector<absl::Time>& starts, absl::Duration window) {
   return best;
 }
 
+TEST(CheckRateKeyTest, Keys) {
+  EXPECT_TRUE(CheckRateKey("api.example.com").ok());
+  EXPECT_TRUE(CheckRateKey("weather-api:v2").ok());
+  EXPECT_FALSE(CheckRateKey("").ok());
+  EXPECT_FALSE(CheckRateKey("a b").ok());
+  EXPECT_FALSE(CheckRateKey("a\nb").ok());
+  EXPECT_FALSE(CheckRateKey(std::string(257, 'k')).ok());
+  EXPECT_TRUE(CheckRateKey(std::string(256, 'k')).ok());
+}
+
 TEST(GcraTest, NeverExceedsRateTimesWindowPlusBurst) {
   RateLimit limit{10, 4};
   absl::Time now = absl::UnixEpoch();

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/rate_limiter.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -103,6 +104,8 @@ absl::Status ParseJsonRequest(absl::string_view line,
     } else if (key == "rate_key") {
       if (!value.is_string()) return Invalid("\"rate_key\" must be a string");
       request->set_rate_key(value.get<std::string>());
+      if (absl::Status ok = CheckRateKey(request->rate_key()); !ok.ok())
+        return Invalid(std::string(ok.message()));
     } else if (key == "max_attempts") {
       if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
           value.get<int64_t>() > kMaxAttemptsLimit) {

@@ -105,7 +105,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{"http://caf\xc3\xa9.example/", v1::ERROR_INVALID_REQUEST,
                 "punycode the host"},
         BadLine{"{\"url\": 5}", v1::ERROR_INVALID_REQUEST,
-                "\"url\" must be a string"}));
+                "\"url\" must be a string"},
+        BadLine{"{\"url\": \"http://a.example/\", \"rate_key\": \"\"}",
+                v1::ERROR_INVALID_REQUEST, "rate key is empty"},
+        BadLine{"{\"url\": \"http://a.example/\", \"rate_key\": \"a b\"}",
+                v1::ERROR_INVALID_REQUEST, "space or control character"}));
 
 TEST(RequestParserTest, HugeHeaderIsRefusedWithItsSize) {
   std::string line =

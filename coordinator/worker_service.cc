@@ -139,7 +139,12 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
     grpc::CallbackServerContext* context, const v1::SetLimitRequest* request,
     v1::KeyLimit* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (request->key().empty() || !(request->per_second() > 0) ||
+  if (absl::Status key_ok = CheckRateKey(request->key()); !key_ok.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 std::string(key_ok.message())));
+    return reactor;
+  }
+  if (!(request->per_second() > 0) ||
       request->per_second() > 1e6 || request->burst() < 0 ||
       request->burst() > 1000000) {
     reactor->Finish(grpc::Status(

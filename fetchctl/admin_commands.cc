@@ -147,6 +147,8 @@ absl::StatusOr<std::map<std::string, RateLimit>> ParseRateFlags(
       return absl::InvalidArgumentError(absl::StrCat(
           "--rate \"", flag, "\" is not KEY=RATE (e.g. api.example=10/s)"));
     }
+    if (absl::Status key = CheckRateKey(flag.substr(0, eq)); !key.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--rate: ", key.message()));
     auto rate = ParseRate(flag.substr(eq + 1));
     if (!rate.ok())
       return absl::InvalidArgumentError(
@@ -227,6 +229,13 @@ int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
                   paused.c_str());
     }
     return kExitOk;
+  }
+  if ((verb == "set" && args.size() == 3) ||
+      (verb == "delete" && args.size() == 2)) {
+    if (absl::Status key = CheckRateKey(args[1]); !key.ok()) {
+      std::fprintf(stderr, "error: %s\n", std::string(key.message()).c_str());
+      return kExitUsage;
+    }
   }
   if (verb == "set" && args.size() == 3) {
     auto rate = ParseRate(args[2]);

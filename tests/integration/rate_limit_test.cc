@@ -292,5 +292,51 @@ TEST(RateLimitTest, RedisDownWithLocalFailureModeSharesTheRate) {
   EXPECT_GE(Utilisation(times, 20, 2), 0.9);
 }
 
+// Limits live in Redis: a second coordinator on the same Redis sees a limit
+// set through the first, and a delete through it reaches the first. Bad
+// limits are refused with a clear message.
+TEST(RateLimitTest, LimitsLiveInRedisAndEveryCoordinatorSeesThem) {
+  RedisServer redis;
+  Fleet a({"--redis", redis.url()});
+  Fleet b({"--redis", redis.url()});
+  std::string key = UniqueKey("shared");
+  CommandResult set = RunCommand(
+      a.Fetchctl({"limits", "set", key, "600/m", "--burst", "3"}));
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_NE(redis.Cli({"HGET", "ff:limits", key}).find("10 3"),
+            std::string::npos);
+  auto listed = [&](Fleet& fleet) {
+    CommandResult list = RunCommand(fleet.Fetchctl({"limits", "list"}));
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    return list.out;
+  };
+  auto eventually = [](auto condition) {
+    absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (!condition() && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(100));
+    return condition();
+  };
+  EXPECT_TRUE(eventually([&] {
+    std::string out = listed(b);
+    return out.find(key) != std::string::npos &&
+           out.find("10/s") != std::string::npos;
+  })) << listed(b);
+  CommandResult del = RunCommand(b.Fetchctl({"limits", "delete", key}));
+  ASSERT_EQ(del.exit_code, 0) << del.err;
+  EXPECT_TRUE(eventually(
+      [&] { return listed(a).find(key) == std::string::npos; }))
+      << listed(a);
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"limits", "set", key, "0/s"},
+        std::vector<std::string>{"limits", "set", key, "10/x"},
+        std::vector<std::string>{"limits", "set", key, "10/s", "--burst", "0"},
+        std::vector<std::string>{"limits", "set", "", "10/s"}}) {
+    CommandResult refused = RunCommand(a.Fetchctl(bad));
+    EXPECT_EQ(refused.exit_code, 2) << bad[3] << ": " << refused.err;
+    EXPECT_FALSE(refused.err.empty());
+  }
+}
+
 }  // namespace
 }  // namespace fetchfleet::testing
