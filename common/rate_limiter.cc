@@ -98,7 +98,7 @@ GcraGrant GcraReserveBatch(const RateLimit& limit, absl::Time now,
 
 void LimitTable::Replace(const v1::LimitTable& table) {
   absl::Time now = clock_->Now();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   limits_.clear();
   for (const v1::KeyLimit& entry : table.limits()) {
     if (entry.per_second() > 0) {
@@ -122,26 +122,26 @@ void LimitTable::Replace(const v1::LimitTable& table) {
 }
 
 void LimitTable::SetLimit(const std::string& key, RateLimit limit) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   limits_[key] = limit;
 }
 
 void LimitTable::Pause(const std::string& key, absl::Duration duration) {
   absl::Time until = clock_->Now() + duration;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   absl::Time& paused = paused_[key];
   paused = std::max(paused, until);
   if (on_pause_) on_pause_(key, duration);
 }
 
 void LimitTable::set_pause_listener(PauseListener listener) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   on_pause_ = std::move(listener);
 }
 
 KeyPolicy LimitTable::Lookup(absl::string_view key) const {
   KeyPolicy policy;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (auto it = limits_.find(key); it != limits_.end()) {
     policy.limit = it->second;
     policy.limit->per_second *= 1 - headroom_;
@@ -154,12 +154,12 @@ KeyPolicy LimitTable::Lookup(absl::string_view key) const {
 }
 
 void LimitTable::set_headroom(double headroom) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   headroom_ = std::clamp(headroom, 0.0, 0.5);
 }
 
 uint32_t LimitTable::live_workers() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return live_workers_;
 }
 
@@ -175,7 +175,7 @@ absl::Duration LocalRateLimiter::DelayFor(absl::string_view key) {
   RateLimit mine{policy.limit->per_second / share,
                  std::max<int64_t>(1, static_cast<int64_t>(
                                           policy.limit->burst / share))};
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = tat_.try_emplace(std::string(key), now);
   GcraGrant grant = GcraReserveBatch(mine, now, policy.paused_until, 1,
                                      absl::InfiniteDuration(), &it->second);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,7 +26,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "proto/fetchfleet.pb.h"
@@ -107,7 +108,9 @@ class LimitTable {
 
  private:
   const Clock* const clock_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not built with TSan, which
+  // would then not see the lock.
+  mutable std::mutex mu_;
   absl::flat_hash_map<std::string, RateLimit> limits_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, absl::Time> paused_ ABSL_GUARDED_BY(mu_);
   uint32_t live_workers_ ABSL_GUARDED_BY(mu_) = 1;
@@ -159,7 +162,7 @@ class LocalRateLimiter final : public RateLimiter {
  private:
   const Clock* const clock_;
   LimitTable* const table_;
-  absl::Mutex mu_;
+  std::mutex mu_;  // std::mutex: see LimitTable::mu_
   absl::flat_hash_map<std::string, absl::Time> tat_ ABSL_GUARDED_BY(mu_);
 };
 

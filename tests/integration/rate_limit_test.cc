@@ -20,6 +20,16 @@ namespace {
 
 using nlohmann::json;
 
+// ThreadSanitizer slows every binary here 5-15x, the test's own HTTP server
+// with them, so arrival times say more about the sanitizer than the limiter:
+// under TSan the flows, the exactly-once checks and the race detection run;
+// the timing bounds do not (they run in the plain and ASan builds).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kTimed = false;
+#else
+constexpr bool kTimed = true;
+#endif
+
 // A request starts within kMaxSlotLateness (20 ms) of its slot, and arrives
 // after network and the test server's thread wake-up: the bound is checked
 // with that much slack per window. It still catches any real excess: a second
@@ -54,6 +64,7 @@ int MaxInWindow(const std::vector<absl::Time>& times, absl::Duration window) {
 // arrivals (W widened by the jitter allowance), for W from 10 ms to 4 s.
 void ExpectRateBound(const std::vector<absl::Time>& times, double rate,
                      int burst) {
+  if (!kTimed) return;
   for (absl::Duration window :
        {absl::Milliseconds(10), absl::Milliseconds(100),
         absl::Milliseconds(250), absl::Seconds(1), absl::Seconds(2),
@@ -130,8 +141,10 @@ TEST_P(RateBoundTest, FleetHoldsTheBoundAndRunsNearTheRate) {
   ASSERT_EQ(times.size(), static_cast<size_t>(c.requests));
   ExpectRateBound(times, c.rate, c.burst);
   double utilisation = Utilisation(times, c.rate, c.burst);
-  EXPECT_GE(utilisation, 0.95);
-  EXPECT_LE(utilisation, 1.0);  // the workers keep 2% headroom
+  if (kTimed) {
+    EXPECT_GE(utilisation, 0.95);
+    EXPECT_LE(utilisation, 1.0);  // the workers keep 2% headroom
+  }
   std::cerr << c.workers << " workers at " << c.rate << "/s burst " << c.burst
             << ": " << c.requests << " requests, utilisation " << utilisation
             << "\n";
@@ -163,9 +176,11 @@ TEST(RateLimitTest, StrictUpstreamSeesNo429) {
           Lines(upstream, absl::StrCat("/strict/", key, "/10"), key, 60)));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   ExpectEachOnceAndOk(ParseResults(run.out), 60);
-  EXPECT_EQ(upstream.Rejected(), 0);
-  EXPECT_NE(run.err.find("60 ok, 0 failed, 0 retries"), std::string::npos)
-      << run.err;
+  if (kTimed) {
+    EXPECT_EQ(upstream.Rejected(), 0);
+    EXPECT_NE(run.err.find("60 ok, 0 failed, 0 retries"), std::string::npos)
+        << run.err;
+  }
 }
 
 // A job mixing a 5/s API and an unlimited one: the unlimited part is done at
@@ -194,7 +209,9 @@ TEST(RateLimitTest, ThrottledKeyDoesNotHoldBackOtherKeys) {
   ASSERT_EQ(fast_times.size(), 2000u);
   ASSERT_EQ(slow_times.size(), 30u);
   // 30 at 5/s take 5.8 s; 2000 unlimited take well under a second here.
-  EXPECT_LT(fast_times.back() - begin, absl::Seconds(3));
+  if (kTimed) {
+    EXPECT_LT(fast_times.back() - begin, absl::Seconds(3));
+  }
   EXPECT_GT(slow_times.back() - slow_times.front(), absl::Seconds(5.5));
   ExpectRateBound(slow_times, 5, 1);
 }
@@ -225,7 +242,9 @@ TEST(RateLimitTest, RetryAfterPausesTheKeyFleetWide) {
         t < times.front() + absl::Milliseconds(1900))
       ++during_pause;
   }
-  EXPECT_EQ(during_pause, 0);
+  if (kTimed) {
+    EXPECT_EQ(during_pause, 0);
+  }
   EXPECT_GE(times.back() - times.front(), absl::Seconds(2 + 118 / 40.0 - 0.3));
   EXPECT_NE(run.err.find("120 ok, 0 failed, 1 retries"), std::string::npos)
       << run.err;
@@ -255,8 +274,10 @@ TEST(RateLimitTest, RedisRestartMidJobLosesAndDuplicatesNothing) {
   ExpectEachOnceAndOk(ParseResults(submit.Stdout()), 300);
   std::vector<absl::Time> times = ArrivalsOf(upstream, path);
   EXPECT_EQ(times.size(), 300u);
-  EXPECT_GT(before, 50u);
-  EXPECT_LT(before, 150u);
+  if (kTimed) {
+    EXPECT_GT(before, 50u);
+    EXPECT_LT(before, 150u);
+  }
   // Closed: at most the slots granted before Redis died went out after it.
   EXPECT_LE(during - before, 10u);
   // The restarted Redis forgot the key's state: at most one extra burst.
@@ -289,7 +310,9 @@ TEST(RateLimitTest, RedisDownWithLocalFailureModeSharesTheRate) {
   // Two workers, each with 10/s and a burst of 1; the coordinator spreads the
   // key's requests over them one at a time.
   ExpectRateBound(times, 20, 2);
-  EXPECT_GE(Utilisation(times, 20, 2), 0.9);
+  if (kTimed) {
+    EXPECT_GE(Utilisation(times, 20, 2), 0.9);
+  }
 }
 
 // Limits live in Redis: a second coordinator on the same Redis sees a limit
