@@ -173,9 +173,8 @@ int Run(const RedisUrl& url, const std::string& rate_text, int workers,
   });
   std::vector<std::unique_ptr<BenchWorker>> fleet;
   for (int i = 0; i < workers; ++i)
-    fleet.push_back(
-        std::make_unique<BenchWorker>(url, key, limit, workers, per_ms,
-                                      max_pending));
+    fleet.push_back(std::make_unique<BenchWorker>(url, key, limit, workers,
+                                                  per_ms, max_pending));
   absl::Time deadline = absl::Now() + absl::Seconds(5);
   auto all_connected = [&] {
     if (!stats_thread.Call([&] { return stats->connected(); })) return false;
@@ -233,7 +232,8 @@ int main(int argc, char** argv) {
   }
   int workers = 0;
   double seconds = 0;
-  if (args.size() == 5 && args[0] == "run" && absl::SimpleAtoi(args[3], &workers) &&
+  if (args.size() == 5 && args[0] == "run" &&
+      absl::SimpleAtoi(args[3], &workers) &&
       absl::SimpleAtod(args[4], &seconds) && workers > 0 && seconds > 0) {
     auto url = RedisUrl::Parse(args[1]);
     if (!url.ok()) {

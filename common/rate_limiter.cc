@@ -12,15 +12,14 @@ namespace fetchfleet {
 absl::Status CheckRateKey(absl::string_view key) {
   if (key.empty()) return absl::InvalidArgumentError("a rate key is empty");
   if (key.size() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rate key \"", key.substr(0, 32),
-                     "...\" is longer than 256 bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rate key \"", key.substr(0, 32), "...\" is longer than 256 bytes"));
   }
   for (unsigned char c : key) {
     if (c <= ' ' || c == 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "rate key \"", absl::CHexEscape(key),
-          "\" holds a space or control character"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("rate key \"", absl::CHexEscape(key),
+                       "\" holds a space or control character"));
     }
   }
   return absl::OkStatus();
@@ -67,8 +66,8 @@ absl::Duration GcraInterval(double per_second) {
 
 absl::Time GcraReserve(const RateLimit& limit, absl::Time now,
                        absl::Time* tat) {
-  GcraGrant grant = GcraReserveBatch(limit, now, now, 1,
-                                     absl::InfiniteDuration(), tat);
+  GcraGrant grant =
+      GcraReserveBatch(limit, now, now, 1, absl::InfiniteDuration(), tat);
   return now + grant.delays.front();
 }
 
@@ -172,9 +171,9 @@ absl::Duration LocalRateLimiter::DelayFor(absl::string_view key) {
   if (!policy.limit)
     return std::max(policy.paused_until - now, absl::ZeroDuration());
   double share = table_->live_workers();
-  RateLimit mine{policy.limit->per_second / share,
-                 std::max<int64_t>(1, static_cast<int64_t>(
-                                          policy.limit->burst / share))};
+  RateLimit mine{
+      policy.limit->per_second / share,
+      std::max<int64_t>(1, static_cast<int64_t>(policy.limit->burst / share))};
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = tat_.try_emplace(std::string(key), now);
   GcraGrant grant = GcraReserveBatch(mine, now, policy.paused_until, 1,

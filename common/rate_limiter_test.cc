@@ -94,7 +94,8 @@ TEST(GcraTest, IntervalBoundary) {
 
 TEST(GcraTest, IntervalRoundsUpSoSumsNeverRunAhead) {
   // 3/s: 333333.33 us rounds up to 333333.5 us; three of them are >= 1 s.
-  EXPECT_EQ(GcraInterval(3), absl::Microseconds(333333) + absl::Nanoseconds(500));
+  EXPECT_EQ(GcraInterval(3),
+            absl::Microseconds(333333) + absl::Nanoseconds(500));
   EXPECT_GE(GcraInterval(3) * 3, absl::Seconds(1));
   EXPECT_EQ(GcraInterval(1000), absl::Milliseconds(1));
 }
@@ -111,7 +112,8 @@ TEST(GcraBatchTest, BatchesGiveTheSameSlotsAsSingleReservations) {
     single.push_back(GcraReserve(limit, now, &single_tat));
   }
   while (batched.size() < 5000) {
-    int64_t want = std::min<int64_t>(1 + batched.size() % 97, 5000 - batched.size());
+    int64_t want =
+        std::min<int64_t>(1 + batched.size() % 97, 5000 - batched.size());
     GcraGrant grant = GcraReserveBatch(limit, now, now, want,
                                        absl::InfiniteDuration(), &batch_tat);
     ASSERT_EQ(grant.delays.size(), static_cast<size_t>(want));
@@ -172,14 +174,14 @@ TEST(GcraBatchTest, ClockJumpsNeitherFloodNorStall) {
   // The clock jumps back an hour: the schedule already promised stands (TAT
   // is ahead of now, so new starts queue behind it), nothing floods.
   now -= absl::Hours(1);
-  GcraGrant back = GcraReserveBatch(limit, now, now, 1,
-                                    absl::InfiniteDuration(), &tat);
+  GcraGrant back =
+      GcraReserveBatch(limit, now, now, 1, absl::InfiniteDuration(), &tat);
   ASSERT_EQ(back.delays.size(), 1u);
   EXPECT_GE(now + back.delays[0], starts.back());
   // The clock jumps forward an hour: only the burst is banked.
   now += absl::Hours(3);
-  GcraGrant ahead = GcraReserveBatch(limit, now, now, 4,
-                                     absl::InfiniteDuration(), &tat);
+  GcraGrant ahead =
+      GcraReserveBatch(limit, now, now, 4, absl::InfiniteDuration(), &tat);
   EXPECT_EQ(ahead.delays,
             (std::vector<absl::Duration>{
                 absl::ZeroDuration(), absl::ZeroDuration(),
@@ -229,8 +231,7 @@ TEST(LimitTableTest, HeadroomAndPausesAndReplace) {
   table.set_pause_listener(
       [&](const std::string& key, absl::Duration) { heard.push_back(key); });
   table.Pause("other", absl::Seconds(3));
-  EXPECT_EQ(table.Lookup("other").paused_until,
-            clock.Now() + absl::Seconds(3));
+  EXPECT_EQ(table.Lookup("other").paused_until, clock.Now() + absl::Seconds(3));
   EXPECT_EQ(heard, std::vector<std::string>{"other"});
   clock.Advance(absl::Seconds(4));
   v1::LimitTable pushed;

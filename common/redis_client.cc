@@ -279,15 +279,14 @@ void RedisClient::DelWrite(void* self_ptr) {
 
 void RedisClient::UpdateWatch() {
   if (fd_ < 0) return;
-  loop_->UpdateFd(fd_, (want_read_ ? EPOLLIN : 0u) |
-                           (want_write_ ? EPOLLOUT : 0u));
+  loop_->UpdateFd(fd_,
+                  (want_read_ ? EPOLLIN : 0u) | (want_write_ ? EPOLLOUT : 0u));
 }
 
 void RedisClient::FailLater(Callback done, absl::Status status) {
-  loop_->RunAfter(absl::ZeroDuration(),
-                  [done = std::move(done), status]() mutable {
-                    done(std::move(status));
-                  });
+  loop_->RunAfter(
+      absl::ZeroDuration(),
+      [done = std::move(done), status]() mutable { done(std::move(status)); });
 }
 
 void RedisClient::Command(std::vector<std::string> args, Callback done) {

@@ -131,7 +131,8 @@ class RedisClient {
   bool want_write_ = false;
   bool connected_ = false;
   bool up_reported_ = false;
-  int failed_connects_ = 0;  // since the last successful connect  // on_state_change_ last heard `true`
+  int failed_connects_ = 0;  // since the last successful connect  //
+                             // on_state_change_ last heard `true`
   bool stopping_ = false;
   absl::Duration backoff_;
   EventLoop::TimerId reconnect_timer_ = 0;

@@ -73,7 +73,8 @@ size_t Job::Unpark(const std::string& key, size_t n) {
 
 std::vector<std::pair<std::string, size_t>> Job::ParkedCounts() const {
   std::vector<std::pair<std::string, size_t>> counts;
-  for (const auto& [key, queue] : parked_) counts.emplace_back(key, queue.size());
+  for (const auto& [key, queue] : parked_)
+    counts.emplace_back(key, queue.size());
   return counts;
 }
 
@@ -104,7 +105,8 @@ void Job::Cancel() {
   std::deque<v1::FetchRequest> waiting;
   waiting.swap(pending_);
   for (auto& [key, queue] : parked_) {
-    for (ParkedRequest& parked : queue) waiting.push_back(std::move(parked.request));
+    for (ParkedRequest& parked : queue)
+      waiting.push_back(std::move(parked.request));
   }
   parked_.clear();
   parked_count_ = 0;

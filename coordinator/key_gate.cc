@@ -64,10 +64,11 @@ uint64_t KeyGate::Cap(const std::string& key) const {
   }
   auto it = limits_.find(key);
   if (it == limits_.end()) return kUnbounded;
-  double wanted = std::ceil(it->second.per_second * absl::ToDoubleSeconds(lead_)) +
-                  static_cast<double>(it->second.burst);
-  return std::max<uint64_t>(kMinOut, static_cast<uint64_t>(
-                                         std::min(wanted, 1e12)));
+  double wanted =
+      std::ceil(it->second.per_second * absl::ToDoubleSeconds(lead_)) +
+      static_cast<double>(it->second.burst);
+  return std::max<uint64_t>(kMinOut,
+                            static_cast<uint64_t>(std::min(wanted, 1e12)));
 }
 
 bool KeyGate::Admit(const std::string& key) {

@@ -58,10 +58,9 @@ void LimitRegistry::ScheduleRefresh() {
 
 void LimitRegistry::Refresh() {
   if (redis_ == nullptr || !redis_->connected()) return;
-  redis_->Command({"HGETALL", kLimitsKey},
-                  [this](absl::StatusOr<RedisReply> reply) {
-                    OnLoaded(std::move(reply));
-                  });
+  redis_->Command(
+      {"HGETALL", kLimitsKey},
+      [this](absl::StatusOr<RedisReply> reply) { OnLoaded(std::move(reply)); });
 }
 
 void LimitRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
@@ -112,7 +111,8 @@ void LimitRegistry::Install(std::map<std::string, RateLimit> limits) {
   bool same = limits.size() == limits_.size();
   for (auto a = limits.begin(), b = limits_.begin(); same && a != limits.end();
        ++a, ++b) {
-    same = a->first == b->first && a->second.per_second == b->second.per_second &&
+    same = a->first == b->first &&
+           a->second.per_second == b->second.per_second &&
            a->second.burst == b->second.burst;
   }
   if (same) return;
@@ -130,12 +130,11 @@ void LimitRegistry::Set(const std::string& key, RateLimit limit, Done done) {
   }
   redis_->Command(
       {"HSET", kLimitsKey, kSentinelField, "fetchfleet", key, Encode(limit)},
-      [this, key, limit, done = std::move(done)](
-          absl::StatusOr<RedisReply> reply) mutable {
+      [this, key, limit,
+       done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
         if (!reply.ok()) {
-          done(absl::UnavailableError(
-              absl::StrCat("the limit was not stored: ",
-                           reply.status().message())));
+          done(absl::UnavailableError(absl::StrCat("the limit was not stored: ",
+                                                   reply.status().message())));
           return;
         }
         std::map<std::string, RateLimit> limits = limits_;
@@ -157,17 +156,16 @@ void LimitRegistry::Delete(const std::string& key, Done done) {
     finish(std::move(done));
     return;
   }
-  redis_->Command({"HDEL", kLimitsKey, key},
-                  [finish, done = std::move(done)](
-                      absl::StatusOr<RedisReply> reply) mutable {
-                    if (!reply.ok()) {
-                      done(absl::UnavailableError(
-                          absl::StrCat("the limit was not deleted: ",
-                                       reply.status().message())));
-                      return;
-                    }
-                    finish(std::move(done));
-                  });
+  redis_->Command(
+      {"HDEL", kLimitsKey, key}, [finish, done = std::move(done)](
+                                     absl::StatusOr<RedisReply> reply) mutable {
+        if (!reply.ok()) {
+          done(absl::UnavailableError(absl::StrCat(
+              "the limit was not deleted: ", reply.status().message())));
+          return;
+        }
+        finish(std::move(done));
+      });
 }
 
 }  // namespace fetchfleet::coordinator

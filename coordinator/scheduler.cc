@@ -302,7 +302,8 @@ uint32_t Scheduler::LiveWorkers() const {
 
 void Scheduler::BroadcastLimits() {
   announced_live_workers_ = LiveWorkers();
-  v1::LimitTable table = gate_.Table(std::max<uint32_t>(announced_live_workers_, 1));
+  v1::LimitTable table =
+      gate_.Table(std::max<uint32_t>(announced_live_workers_, 1));
   for (auto& [id, worker] : workers_) {
     v1::CoordinatorMessage message;
     *message.mutable_limits() = table;
@@ -350,8 +351,8 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   }
   bool paused = false;
   for (const v1::KeyPause& pause : message.paused()) {
-    if (gate_.Pause(pause.key(),
-                    clock_->Now() + absl::Milliseconds(pause.retry_after_ms()))) {
+    if (gate_.Pause(pause.key(), clock_->Now() + absl::Milliseconds(
+                                                     pause.retry_after_ms()))) {
       FF_LOG(INFO) << "rate key " << pause.key() << " paused for "
                    << pause.retry_after_ms() << " ms (upstream Retry-After, "
                    << "seen by " << worker.name << ")";

@@ -144,9 +144,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
                                  std::string(key_ok.message())));
     return reactor;
   }
-  if (!(request->per_second() > 0) ||
-      request->per_second() > 1e6 || request->burst() < 0 ||
-      request->burst() > 1000000) {
+  if (!(request->per_second() > 0) || request->per_second() > 1e6 ||
+      request->burst() < 0 || request->burst() > 1000000) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         "a limit needs a key, a rate from above 0 to 1000000/s and a burst "

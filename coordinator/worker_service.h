@@ -30,8 +30,7 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler,
-                   LimitRegistry* limits)
+  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler, LimitRegistry* limits)
       : loop_(loop), scheduler_(scheduler), limits_(limits) {}
 
   grpc::ServerUnaryReactor* ListWorkers(

@@ -148,7 +148,8 @@ absl::StatusOr<std::map<std::string, RateLimit>> ParseRateFlags(
           "--rate \"", flag, "\" is not KEY=RATE (e.g. api.example=10/s)"));
     }
     if (absl::Status key = CheckRateKey(flag.substr(0, eq)); !key.ok())
-      return absl::InvalidArgumentError(absl::StrCat("--rate: ", key.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate: ", key.message()));
     auto rate = ParseRate(flag.substr(eq + 1));
     if (!rate.ok())
       return absl::InvalidArgumentError(
@@ -187,8 +188,8 @@ absl::Status SetLimits(const std::shared_ptr<grpc::Channel>& channel,
     v1::KeyLimit response;
     grpc::Status status = stub->SetLimit(&context, request, &response);
     if (!status.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "setting the limit for ", key, ": ", status.error_message()));
+      return absl::UnavailableError(absl::StrCat("setting the limit for ", key,
+                                                 ": ", status.error_message()));
     }
   }
   return absl::OkStatus();
@@ -219,14 +220,12 @@ int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
           entry.paused_ms() > 0
               ? absl::StrFormat("%.1fs", entry.paused_ms() / 1000.0)
               : "-";
-      std::printf("%-32s %12s %8lld %14.2f %8llu %10s\n", entry.key().c_str(),
-                  entry.per_second() > 0
-                      ? FormatRate(entry.per_second()).c_str()
-                      : "none",
-                  static_cast<long long>(entry.burst()),
-                  entry.achieved_per_second(),
-                  static_cast<unsigned long long>(entry.waiting()),
-                  paused.c_str());
+      std::printf(
+          "%-32s %12s %8lld %14.2f %8llu %10s\n", entry.key().c_str(),
+          entry.per_second() > 0 ? FormatRate(entry.per_second()).c_str()
+                                 : "none",
+          static_cast<long long>(entry.burst()), entry.achieved_per_second(),
+          static_cast<unsigned long long>(entry.waiting()), paused.c_str());
     }
     return kExitOk;
   }
@@ -248,9 +247,11 @@ int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
       std::fprintf(stderr, "error: --burst must be from 1 to 1000000\n");
       return kExitUsage;
     }
-    absl::Status status = SetLimits(channel, {{args[1], RateLimit{*rate, burst}}});
+    absl::Status status =
+        SetLimits(channel, {{args[1], RateLimit{*rate, burst}}});
     if (!status.ok()) {
-      std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+      std::fprintf(stderr, "error: %s\n",
+                   std::string(status.message()).c_str());
       return kExitSomeFailed;
     }
     std::printf("%s: %s, burst %lld\n", args[1].c_str(),

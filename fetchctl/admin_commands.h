@@ -4,8 +4,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <memory>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 

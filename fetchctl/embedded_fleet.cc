@@ -3,8 +3,7 @@
 namespace fetchfleet::fetchctl {
 
 EmbeddedFleet::EmbeddedFleet(EgressPolicy policy, worker::WorkerOptions options)
-    : policy_(std::move(policy)),
-      worker_options_(std::move(options)) {}
+    : policy_(std::move(policy)), worker_options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<EmbeddedFleet>> EmbeddedFleet::Start(
     EgressPolicy policy, worker::WorkerOptions options) {
@@ -16,8 +15,9 @@ absl::StatusOr<std::unique_ptr<EmbeddedFleet>> EmbeddedFleet::Start(
   if (!coordinator.ok()) return coordinator.status();
   self->coordinator_ = *std::move(coordinator);
   self->channel_ = self->coordinator_->InProcessChannel();
-  self->worker_ = std::make_unique<worker::Worker>(
-      &self->worker_loop_, self->channel_, &self->policy_, self->worker_options_);
+  self->worker_ =
+      std::make_unique<worker::Worker>(&self->worker_loop_, self->channel_,
+                                       &self->policy_, self->worker_options_);
   self->worker_loop_.Post([w = self->worker_.get()] { w->Start(); });
   self->worker_thread_ =
       std::thread([loop = &self->worker_loop_] { loop->Run(); });

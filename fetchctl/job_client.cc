@@ -80,8 +80,9 @@ class EventPrinter {
       // Waiting for rate limits is said only when there was some.
       std::string waited =
           s.rate_wait_s() >= 0.05
-              ? absl::StrFormat("; %.1f s of request time waiting for rate limits",
-                                s.rate_wait_s())
+              ? absl::StrFormat(
+                    "; %.1f s of request time waiting for rate limits",
+                    s.rate_wait_s())
               : "";
       std::fprintf(
           stderr,
@@ -89,8 +90,7 @@ class EventPrinter {
           static_cast<unsigned long long>(s.ok()),
           static_cast<unsigned long long>(s.failed()),
           static_cast<unsigned long long>(s.retries()), s.elapsed_s(), rate,
-          waited.c_str(),
-          s.state() == v1::JOB_CANCELLED ? " [cancelled]" : "");
+          waited.c_str(), s.state() == v1::JOB_CANCELLED ? " [cancelled]" : "");
       return s.failed() > 0 ? kExitSomeFailed : kExitOk;
     }
     if (detached_) return kExitOk;  // we hung up on purpose; the job runs on

@@ -9,8 +9,7 @@ FetchShard::FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
     : limiter_(make_limiter(&loop_)),
       fetcher_(&loop_, policy, std::move(fetcher_options)),
       runner_(&loop_, &fetcher_, limiter_.get(), backoff,
-              std::move(worker_name),
-              std::move(on_complete)),
+              std::move(worker_name), std::move(on_complete)),
       thread_([this] { loop_.Run(); }) {}
 
 FetchShard::~FetchShard() {

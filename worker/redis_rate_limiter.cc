@@ -63,8 +63,9 @@ void RedisRateLimiter::Pause(absl::string_view key,
                  {absl::StrCat(absl::ToInt64Milliseconds(retry_after))},
                  [name](absl::StatusOr<RedisReply> reply) {
                    if (!reply.ok())
-                     FF_LOG(WARNING) << "pausing " << name << " in redis: "
-                                     << reply.status().message();
+                     FF_LOG(WARNING)
+                         << "pausing " << name
+                         << " in redis: " << reply.status().message();
                  });
 }
 
@@ -79,19 +80,17 @@ void RedisRateLimiter::Pump(const std::string& key) {
     // kClosed: the waiters stay until OnRedisState(true).
     return;
   }
-  int64_t want =
-      std::min<int64_t>(state.waiters.size(), options_.max_batch);
+  int64_t want = std::min<int64_t>(state.waiters.size(), options_.max_batch);
   state.call_in_flight = true;
   state.next_call_at = loop_->Now() + CallSpacing(state.limit);
   ++redis_calls_;
-  redis_.EvalSha(
-      ReserveScript(), {RateStateKey(key)},
-      {absl::StrCat(state.limit.per_second), absl::StrCat(state.limit.burst),
-       absl::StrCat(want),
-       absl::StrCat(absl::ToInt64Microseconds(options_.lookahead))},
-      [this, key](absl::StatusOr<RedisReply> reply) {
-        OnReserved(key, std::move(reply));
-      });
+  redis_.EvalSha(ReserveScript(), {RateStateKey(key)},
+                 {absl::StrCat(state.limit.per_second),
+                  absl::StrCat(state.limit.burst), absl::StrCat(want),
+                  absl::StrCat(absl::ToInt64Microseconds(options_.lookahead))},
+                 [this, key](absl::StatusOr<RedisReply> reply) {
+                   OnReserved(key, std::move(reply));
+                 });
 }
 
 void RedisRateLimiter::OnReserved(const std::string& key,

@@ -162,8 +162,8 @@ TEST(RedisClientTest, AFrozenServerTimesOutInMillisecondsNotSeconds) {
 // records each grant's absolute start time.
 class Limiter {
  public:
-  Limiter(const RedisServer& redis, RedisFailureMode failure =
-                                        RedisFailureMode::kClosed)
+  Limiter(const RedisServer& redis,
+          RedisFailureMode failure = RedisFailureMode::kClosed)
       : table_(Clock::Real()), fallback_(Clock::Real(), &table_) {
     RedisRateLimiter::Options options;
     options.redis.url = UrlOf(redis);
@@ -294,7 +294,7 @@ TEST(RedisRateLimiterTest, PauseFromOneWorkerHoldsTheOtherBack) {
   a.table().SetLimit(key, RateLimit{100, 1});
   b.table().SetLimit(key, RateLimit{100, 1});
   a.Pause(key, absl::Seconds(1));
-  absl::SleepFor(absl::Milliseconds(50));  // the pause reaches Redis
+  absl::SleepFor(absl::Milliseconds(50));   // the pause reaches Redis
   absl::Time asked = Clock::Real()->Now();  // the loops' clock
   b.Reserve(key, 1);
   ASSERT_TRUE(WaitFor([&] { return b.granted() == 1; }));

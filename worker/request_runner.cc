@@ -42,38 +42,36 @@ void RequestRunner::Add(v1::Assignment assignment) {
 void RequestRunner::WaitForSlot(Task* task) {
   uint64_t lease_id = task->lease_id;
   absl::Time asked = loop_->Now();
-  limiter_->Reserve(task->request.rate_key(),
-                    [this, alive = alive_, lease_id,
-                     asked](absl::Duration delay) {
-                      if (!*alive) return;
-                      auto it = tasks_.find(lease_id);
-                      if (it == tasks_.end())
-                        return;  // cancelled while waiting for its slot
-                      Task* t = it->second.get();
-                      t->rate_wait += (loop_->Now() - asked) +
-                                      std::max(delay, absl::ZeroDuration());
-                      if (delay <= absl::ZeroDuration()) {
-                        StartAttempt(t);
-                        return;
-                      }
-                      absl::Time due = loop_->Now() + delay;
-                      t->timer = loop_->RunAfter(delay, [this, lease_id, due] {
-                        auto found = tasks_.find(lease_id);
-                        if (found == tasks_.end()) return;
-                        Task* task = found->second.get();
-                        task->timer = 0;
-                        // A loop that stalled past many slots must not
-                        // start them all at once: a burst the limit never
-                        // granted. A slot missed by this much is given up
-                        // and the request asks for a new one.
-                        if (loop_->Now() - due > kMaxSlotLateness) {
-                          ++missed_slots_;
-                          WaitForSlot(task);
-                          return;
-                        }
-                        StartAttempt(task);
-                      });
-                    });
+  limiter_->Reserve(task->request.rate_key(), [this, alive = alive_, lease_id,
+                                               asked](absl::Duration delay) {
+    if (!*alive) return;
+    auto it = tasks_.find(lease_id);
+    if (it == tasks_.end()) return;  // cancelled while waiting for its slot
+    Task* t = it->second.get();
+    t->rate_wait +=
+        (loop_->Now() - asked) + std::max(delay, absl::ZeroDuration());
+    if (delay <= absl::ZeroDuration()) {
+      StartAttempt(t);
+      return;
+    }
+    absl::Time due = loop_->Now() + delay;
+    t->timer = loop_->RunAfter(delay, [this, lease_id, due] {
+      auto found = tasks_.find(lease_id);
+      if (found == tasks_.end()) return;
+      Task* task = found->second.get();
+      task->timer = 0;
+      // A loop that stalled past many slots must not
+      // start them all at once: a burst the limit never
+      // granted. A slot missed by this much is given up
+      // and the request asks for a new one.
+      if (loop_->Now() - due > kMaxSlotLateness) {
+        ++missed_slots_;
+        WaitForSlot(task);
+        return;
+      }
+      StartAttempt(task);
+    });
+  });
 }
 
 void RequestRunner::StartAttempt(Task* task) {

@@ -115,9 +115,8 @@ TEST_F(RequestRunnerTest, StalledLoopDoesNotBurstItsMissedSlots) {
   for (int i = 0; i < 30; ++i) requests.push_back({server_.Url("/stall"), 1});
   // Queued behind the adds Run posts: the stall begins once slots 0, 10,
   // ..., 290 ms are handed out.
-  loop_.Post([this] {
-    loop_.Post([] { absl::SleepFor(absl::Milliseconds(150)); });
-  });
+  loop_.Post(
+      [this] { loop_.Post([] { absl::SleepFor(absl::Milliseconds(150)); }); });
   Run(requests);
   ASSERT_EQ(results_.size(), 30u);
   for (const auto& [lease, r] : results_) EXPECT_TRUE(r.ok()) << lease;

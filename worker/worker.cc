@@ -44,7 +44,8 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
   for (size_t i = 0; i < count; ++i) {
     // A completion hops from the shard's thread to the main loop.
     shards_.push_back(std::make_unique<FetchShard>(
-        policy, [this](EventLoop* shard_loop) { return MakeLimiter(shard_loop); },
+        policy,
+        [this](EventLoop* shard_loop) { return MakeLimiter(shard_loop); },
         options_.fetcher, options_.backoff, options_.name,
         [this, alive = alive_](uint64_t lease_id, v1::FetchResult result) {
           loop_->Post(

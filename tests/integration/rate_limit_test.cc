@@ -34,8 +34,7 @@ constexpr bool kTimed = true;
 // after network and the test server's thread wake-up: the bound is checked
 // with that much slack per window. It still catches any real excess: a second
 // worker taking the full rate doubles the count in every window from 250 ms.
-const absl::Duration kArrivalJitter =
-    kMaxSlotLateness + absl::Milliseconds(5);
+const absl::Duration kArrivalJitter = kMaxSlotLateness + absl::Milliseconds(5);
 
 // Arrival times of requests whose path starts with `prefix`, sorted.
 std::vector<absl::Time> ArrivalsOf(const HttpTestServer& server,
@@ -65,10 +64,9 @@ int MaxInWindow(const std::vector<absl::Time>& times, absl::Duration window) {
 void ExpectRateBound(const std::vector<absl::Time>& times, double rate,
                      int burst) {
   if (!kTimed) return;
-  for (absl::Duration window :
-       {absl::Milliseconds(10), absl::Milliseconds(100),
-        absl::Milliseconds(250), absl::Seconds(1), absl::Seconds(2),
-        absl::Seconds(4)}) {
+  for (absl::Duration window : {absl::Milliseconds(10), absl::Milliseconds(100),
+                                absl::Milliseconds(250), absl::Seconds(1),
+                                absl::Seconds(2), absl::Seconds(4)}) {
     int bound = static_cast<int>(
         rate * absl::ToDoubleSeconds(window + kArrivalJitter) + burst);
     EXPECT_LE(MaxInWindow(times, window), bound)
@@ -170,10 +168,10 @@ TEST(RateLimitTest, StrictUpstreamSeesNo429) {
   for (int i = 0; i < 3; ++i)
     fleet.AddWorker(absl::StrCat("w-", i), {"--redis", redis.url()});
   std::string key = UniqueKey("strict");
-  CommandResult run = RunCommand(
-      fleet.Fetchctl({"submit", "--rate", key + "=10/s", "-"}),
-      WriteTempFile(
-          Lines(upstream, absl::StrCat("/strict/", key, "/10"), key, 60)));
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--rate", key + "=10/s", "-"}),
+                 WriteTempFile(Lines(
+                     upstream, absl::StrCat("/strict/", key, "/10"), key, 60)));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   ExpectEachOnceAndOk(ParseResults(run.out), 60);
   if (kTimed) {
@@ -197,9 +195,9 @@ TEST(RateLimitTest, ThrottledKeyDoesNotHoldBackOtherKeys) {
   std::string input = Lines(upstream, "/slow/" + slow, slow, 30, "s") +
                       Lines(upstream, "/fast/" + fast, fast, 2000, "f");
   absl::Time begin = absl::Now();
-  CommandResult run = RunCommand(
-      fleet.Fetchctl({"submit", "--rate", slow + "=5/s", "-"}),
-      WriteTempFile(input));
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--rate", slow + "=5/s", "-"}),
+                 WriteTempFile(input));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::vector<json> results = ParseResults(run.out);
   ExpectEachOnceAndOk(results, 30, "s");
@@ -227,9 +225,9 @@ TEST(RateLimitTest, RetryAfterPausesTheKeyFleetWide) {
   std::string key = UniqueKey("busy");
   // The first request to arrive is answered 429 with Retry-After: 2.
   std::string path = absl::StrCat("/throttle/", key, "/1/2");
-  CommandResult run = RunCommand(
-      fleet.Fetchctl({"submit", "--rate", key + "=40/s", "-"}),
-      WriteTempFile(Lines(upstream, path, key, 120)));
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--rate", key + "=40/s", "-"}),
+                 WriteTempFile(Lines(upstream, path, key, 120)));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   ExpectEachOnceAndOk(ParseResults(run.out), 120);
   std::vector<absl::Time> times = ArrivalsOf(upstream, path);
@@ -323,8 +321,8 @@ TEST(RateLimitTest, LimitsLiveInRedisAndEveryCoordinatorSeesThem) {
   Fleet a({"--redis", redis.url()});
   Fleet b({"--redis", redis.url()});
   std::string key = UniqueKey("shared");
-  CommandResult set = RunCommand(
-      a.Fetchctl({"limits", "set", key, "600/m", "--burst", "3"}));
+  CommandResult set =
+      RunCommand(a.Fetchctl({"limits", "set", key, "600/m", "--burst", "3"}));
   ASSERT_EQ(set.exit_code, 0) << set.err;
   EXPECT_NE(redis.Cli({"HGET", "ff:limits", key}).find("10 3"),
             std::string::npos);
@@ -346,9 +344,9 @@ TEST(RateLimitTest, LimitsLiveInRedisAndEveryCoordinatorSeesThem) {
   })) << listed(b);
   CommandResult del = RunCommand(b.Fetchctl({"limits", "delete", key}));
   ASSERT_EQ(del.exit_code, 0) << del.err;
-  EXPECT_TRUE(eventually(
-      [&] { return listed(a).find(key) == std::string::npos; }))
-      << listed(a);
+  EXPECT_TRUE(eventually([&] {
+    return listed(a).find(key) == std::string::npos;
+  })) << listed(a);
 
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"limits", "set", key, "0/s"},

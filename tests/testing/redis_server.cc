@@ -46,9 +46,8 @@ RedisServer::RedisServer() {
     // redis://[:password@]host:port[/db]: redis-cli needs host and port.
     absl::string_view rest = url_;
     absl::ConsumePrefix(&rest, "redis://");
-    rest = rest.substr(rest.rfind('@') == absl::string_view::npos
-                           ? 0
-                           : rest.rfind('@') + 1);
+    rest = rest.substr(
+        rest.rfind('@') == absl::string_view::npos ? 0 : rest.rfind('@') + 1);
     rest = rest.substr(0, rest.find('/'));
     std::pair<std::string, std::string> host_port =
         absl::StrSplit(rest, absl::MaxSplits(':', 1));

@@ -1,7 +1,7 @@
 // RedisServer: a real redis-server for tests, on a free loopback port, without
-// persistence; or, when FETCHFLEET_TEST_REDIS is set (e.g. redis://127.0.0.1:6379
-// for a Redis in Docker), that server. Tests keep to their own keys (see
-// UniqueKey) so they can share one server. Not thread-safe.
+// persistence; or, when FETCHFLEET_TEST_REDIS is set (e.g.
+// redis://127.0.0.1:6379 for a Redis in Docker), that server. Tests keep to
+// their own keys (see UniqueKey) so they can share one server. Not thread-safe.
 #pragma once
 
 #include <memory>
