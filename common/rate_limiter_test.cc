@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/windows.h"
 
 namespace fetchfleet {
 namespace {
@@ -20,18 +21,6 @@ TEST(ParseRateTest, Units) {
   EXPECT_FALSE(ParseRate("0/s").ok());
   EXPECT_FALSE(ParseRate("-1/s").ok());
   EXPECT_FALSE(ParseRate("10/d").ok());
-}
-
-// Counts starts in every window of `window` and returns the largest count.
-int MaxInWindow(const std::vector<absl::Time>& starts, absl::Duration window) {
-  int best = 0;
-  std::deque<absl::Time> in;
-  for (absl::Time t : starts) {
-    in.push_back(t);
-    while (in.front() <= t - window) in.pop_front();
-    best = std::max<int>(best, in.size());
-  }
-  return best;
 }
 
 TEST(CheckRateKeyTest, Keys) {
@@ -59,7 +48,7 @@ TEST(GcraTest, NeverExceedsRateTimesWindowPlusBurst) {
                            absl::Seconds(1), absl::Seconds(7)}) {
     int bound = static_cast<int>(limit.per_second * absl::ToDoubleSeconds(w)) +
                 limit.burst;
-    EXPECT_LE(MaxInWindow(starts, w), bound) << w;
+    EXPECT_LE(testing::MaxInWindow(starts, w), bound) << w;
   }
   // Burst: the first 4 start at once, the 5th one interval later.
   EXPECT_EQ(starts[3], absl::UnixEpoch());
@@ -212,7 +201,7 @@ TEST(GcraBatchTest, RandomDemandNeverBreaksTheBound) {
                            absl::Milliseconds(500), absl::Seconds(3)}) {
     int bound = static_cast<int>(limit.per_second * absl::ToDoubleSeconds(w)) +
                 limit.burst;
-    EXPECT_LE(MaxInWindow(starts, w), bound) << w;
+    EXPECT_LE(testing::MaxInWindow(starts, w), bound) << w;
   }
 }
 

@@ -45,4 +45,16 @@ std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
   return std::nullopt;
 }
 
+bool ParseRedisFlag(const std::string& text, std::optional<RedisUrl>* url) {
+  if (text.empty()) return true;
+  auto parsed = RedisUrl::Parse(text);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "--redis: %s\n",
+                 std::string(parsed.status().message()).c_str());
+    return false;
+  }
+  *url = *parsed;
+  return true;
+}
+
 }  // namespace fetchfleet

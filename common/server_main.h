@@ -5,8 +5,10 @@
 #include <signal.h>
 
 #include <optional>
+#include <string>
 
 #include "common/flags.h"
+#include "common/redis_client.h"
 
 namespace fetchfleet {
 
@@ -22,5 +24,9 @@ sigset_t BlockTerminationSignals();
 // argument), or nullopt to go on.
 std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
                                     const char* component);
+
+// ParseRedisFlag reads --redis: empty leaves `url` unset; a bad URL is
+// reported on stderr and returns false (exit 2).
+bool ParseRedisFlag(const std::string& text, std::optional<RedisUrl>* url);
 
 }  // namespace fetchfleet

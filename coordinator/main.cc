@@ -40,15 +40,7 @@ int main(int argc, char** argv) {
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "coordinator"))
     return *exit_code;
 
-  if (!redis.empty()) {
-    auto url = RedisUrl::Parse(redis);
-    if (!url.ok()) {
-      std::fprintf(stderr, "--redis: %s\n",
-                   std::string(url.status().message()).c_str());
-      return 2;
-    }
-    options.redis = *url;
-  }
+  if (!ParseRedisFlag(redis, &options.redis)) return 2;
   auto server = coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     FF_LOG(ERROR) << server.status().message();

@@ -81,15 +81,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--rate-headroom must be from 0 to 0.5\n");
     return 2;
   }
-  if (!redis.empty()) {
-    auto url = RedisUrl::Parse(redis);
-    if (!url.ok()) {
-      std::fprintf(stderr, "--redis: %s\n",
-                   std::string(url.status().message()).c_str());
-      return 2;
-    }
-    options.redis = *url;
-  }
+  if (!ParseRedisFlag(redis, &options.redis)) return 2;
   if (redis_failure == "closed") {
     options.redis_failure = worker::RedisFailureMode::kClosed;
   } else if (redis_failure == "local") {

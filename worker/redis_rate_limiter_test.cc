@@ -13,11 +13,13 @@
 #include "common/loop_thread.h"
 #include "gtest/gtest.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/windows.h"
 #include "worker/redis_gcra.h"
 
 namespace fetchfleet::worker {
 namespace {
 
+using testing::MaxInWindow;
 using testing::RedisServer;
 using testing::UniqueKey;
 
@@ -212,18 +214,6 @@ class Limiter {
   std::mutex mu_;
   std::vector<absl::Time> starts_;
 };
-
-int MaxInWindow(std::vector<absl::Time> times, absl::Duration window) {
-  std::sort(times.begin(), times.end());
-  int best = 0;
-  size_t j = 0;
-  for (size_t i = 0; i < times.size(); ++i) {
-    if (j < i) j = i;
-    while (j + 1 < times.size() && times[j + 1] - times[i] <= window) ++j;
-    best = std::max(best, static_cast<int>(j - i + 1));
-  }
-  return best;
-}
 
 TEST(RedisRateLimiterTest, UnlimitedKeysNeverAskRedis) {
   RedisServer redis;

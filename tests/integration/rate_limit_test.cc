@@ -14,6 +14,7 @@
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/windows.h"
 
 namespace fetchfleet::testing {
 namespace {
@@ -45,18 +46,6 @@ std::vector<absl::Time> ArrivalsOf(const HttpTestServer& server,
   }
   std::sort(times.begin(), times.end());
   return times;
-}
-
-// MaxInWindow: the most arrivals in any closed window of length `window`.
-int MaxInWindow(const std::vector<absl::Time>& times, absl::Duration window) {
-  int best = 0;
-  size_t j = 0;
-  for (size_t i = 0; i < times.size(); ++i) {
-    if (j < i) j = i;
-    while (j + 1 < times.size() && times[j + 1] - times[i] <= window) ++j;
-    best = std::max(best, static_cast<int>(j - i + 1));
-  }
-  return best;
 }
 
 // ExpectRateBound asserts the guarantee: in any window W at most R*W + B
