@@ -42,14 +42,18 @@ void RequestRunner::Add(v1::Assignment assignment) {
 void RequestRunner::WaitForSlot(Task* task) {
   uint64_t lease_id = task->lease_id;
   absl::Time asked = loop_->Now();
+  bool outer = in_reserve_;
+  in_reserve_ = true;
   limiter_->Reserve(task->request.rate_key(), [this, alive = alive_, lease_id,
                                                asked](absl::Duration delay) {
     if (!*alive) return;
     auto it = tasks_.find(lease_id);
     if (it == tasks_.end()) return;  // cancelled while waiting for its slot
     Task* t = it->second.get();
-    t->rate_wait +=
-        (loop_->Now() - asked) + std::max(delay, absl::ZeroDuration());
+    // A grant made inside Reserve (unlimited keys, the local limiter) waited
+    // only its delay; reading the clock twice would add noise per request.
+    if (!in_reserve_) t->rate_wait += loop_->Now() - asked;
+    t->rate_wait += std::max(delay, absl::ZeroDuration());
     if (delay <= absl::ZeroDuration()) {
       StartAttempt(t);
       return;
@@ -60,10 +64,9 @@ void RequestRunner::WaitForSlot(Task* task) {
       if (found == tasks_.end()) return;
       Task* task = found->second.get();
       task->timer = 0;
-      // A loop that stalled past many slots must not
-      // start them all at once: a burst the limit never
-      // granted. A slot missed by this much is given up
-      // and the request asks for a new one.
+      // A loop that stalled past many slots must not start them all at
+      // once: a burst the limit never granted. A slot missed by this much
+      // is given up and the request asks for a new one.
       if (loop_->Now() - due > kMaxSlotLateness) {
         ++missed_slots_;
         WaitForSlot(task);
@@ -72,6 +75,7 @@ void RequestRunner::WaitForSlot(Task* task) {
       StartAttempt(task);
     });
   });
+  in_reserve_ = outer;
 }
 
 void RequestRunner::StartAttempt(Task* task) {

@@ -78,6 +78,7 @@ class RequestRunner {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Task>> tasks_;
   uint64_t completed_ = 0;
   uint64_t missed_slots_ = 0;
+  bool in_reserve_ = false;  // inside limiter_->Reserve (see WaitForSlot)
   // Set in the destructor: limiter callbacks that arrive later must not touch
   // tasks_.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
