@@ -42,6 +42,12 @@ void RedisRateLimiter::Reserve(absl::string_view key, Granted granted) {
     RetryLater(name, state, state.next_call_at - loop_->Now());
 }
 
+absl::Duration RedisRateLimiter::RecordRoundTrip(absl::Duration rtt) {
+  recent_rtts_[rtt_count_++ % recent_rtts_.size()] = rtt;
+  size_t n = std::min(rtt_count_, recent_rtts_.size());
+  return *std::min_element(recent_rtts_.begin(), recent_rtts_.begin() + n);
+}
+
 absl::Duration RedisRateLimiter::CallSpacing(const RateLimit& limit) const {
   // About kSlotsPerCall of this worker's share of the slots per call: at
   // 50,000/s over 5 workers, one call per 2 ms carries ~20 requests. Capped,
@@ -83,6 +89,7 @@ void RedisRateLimiter::Pump(const std::string& key) {
   int64_t want = std::min<int64_t>(state.waiters.size(), options_.max_batch);
   state.call_in_flight = true;
   state.next_call_at = loop_->Now() + CallSpacing(state.limit);
+  state.sent_at = loop_->Now();
   ++redis_calls_;
   redis_.EvalSha(ReserveScript(), {RateStateKey(key)},
                  {absl::StrCat(state.limit.per_second),
@@ -111,6 +118,18 @@ void RedisRateLimiter::OnReserved(const std::string& key,
     } else if (redis_.connected()) {
       RetryLater(key, state, absl::Milliseconds(100));
     }
+    return;
+  }
+  // A reply that took much longer than the fastest recent round trip may
+  // have sat in the socket while this loop stalled: its slots may be long
+  // past already. Starting them now could bunch them with other workers'
+  // slots, so they are given up, like a slot reached too late
+  // (kMaxSlotLateness), and the waiters ask again.
+  absl::Duration rtt = loop_->Now() - state.sent_at;
+  if (rtt - RecordRoundTrip(rtt) > kMaxSlotLateness &&
+      reply->elements.size() > 1) {
+    ++stale_replies_;
+    RetryLater(key, state, absl::ZeroDuration());
     return;
   }
   // The granted callbacks run last: they may reserve again, which can add

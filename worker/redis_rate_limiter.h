@@ -27,6 +27,7 @@
 // Loop thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -72,6 +73,8 @@ class RedisRateLimiter final : public RateLimiter {
   // For tests and benchmarks.
   uint64_t redis_calls() const { return redis_calls_; }
   uint64_t granted() const { return granted_; }
+  // Replies whose slots were given up as stale (see OnReserved).
+  uint64_t stale_replies() const { return stale_replies_; }
   bool redis_connected() const { return redis_.connected(); }
 
  private:
@@ -82,10 +85,15 @@ class RedisRateLimiter final : public RateLimiter {
     bool call_in_flight = false;
     EventLoop::TimerId retry_timer = 0;
     absl::Time next_call_at = absl::InfinitePast();
+    absl::Time sent_at;  // of the call in flight
   };
   static constexpr int64_t kSlotsPerCall = 20;
 
   absl::Duration CallSpacing(const RateLimit& limit) const;
+  // RecordRoundTrip adds a reserve call's round trip and returns the fastest
+  // of the last 32: the baseline a stalled reply is judged against (a
+  // windowed minimum, so a Redis that is simply far away is not "stale").
+  absl::Duration RecordRoundTrip(absl::Duration rtt);
 
   void Pump(const std::string& key);
   void OnReserved(const std::string& key, absl::StatusOr<RedisReply> reply);
@@ -103,6 +111,9 @@ class RedisRateLimiter final : public RateLimiter {
   absl::flat_hash_map<std::string, KeyState> keys_;
   uint64_t redis_calls_ = 0;
   uint64_t granted_ = 0;
+  uint64_t stale_replies_ = 0;
+  std::array<absl::Duration, 32> recent_rtts_;
+  size_t rtt_count_ = 0;
 };
 
 }  // namespace fetchfleet::worker

@@ -197,6 +197,24 @@ class Limiter {
       }
     });
   }
+  // ReserveThenStall reserves n, then stalls the loop for `stall` right after
+  // the reserve call has gone out, so its reply waits in the socket.
+  void ReserveThenStall(const std::string& key, int n, absl::Duration stall) {
+    thread_.Call([&] {
+      for (int i = 0; i < n; ++i) {
+        limiter_->Reserve(key, [this](absl::Duration delay) {
+          std::lock_guard<std::mutex> lock(mu_);
+          starts_.push_back(thread_.loop()->Now() + delay);
+        });
+      }
+      // Timers due together run in the order added: the call goes first.
+      thread_.loop()->RunAfter(absl::ZeroDuration(),
+                               [stall] { absl::SleepFor(stall); });
+    });
+  }
+  uint64_t stale_replies() {
+    return thread_.Call([&] { return limiter_->stale_replies(); });
+  }
   void Pause(const std::string& key, absl::Duration d) {
     thread_.Call([&] { limiter_->Pause(key, d); });
   }
@@ -277,6 +295,24 @@ TEST(RedisRateLimiterTest, HighRatesTakeSlotsInBatches) {
                 50;
     EXPECT_LE(MaxInWindow(all, w), bound) << w;
   }
+}
+
+// A reply read long after it came (the loop stalled) may hold slots already
+// past: they are given up and asked for again, not started late in a bunch.
+TEST(RedisRateLimiterTest, RepliesThatWaitedOutAStallAreGivenUp) {
+  RedisServer redis;
+  Limiter limiter(redis);
+  ASSERT_TRUE(WaitFor([&] { return limiter.connected(); }));
+  std::string key = UniqueKey("stall");
+  limiter.table().SetLimit(key, RateLimit{1000, 1});
+  for (int i = 0; i < 5; ++i) {  // round trips on an idle loop: the baseline
+    limiter.Reserve(key, 1);
+    ASSERT_TRUE(WaitFor([&] { return limiter.granted() == size_t(i + 1); }));
+  }
+  EXPECT_EQ(limiter.stale_replies(), 0u);
+  limiter.ReserveThenStall(key, 10, absl::Milliseconds(80));
+  ASSERT_TRUE(WaitFor([&] { return limiter.granted() == 15; }));
+  EXPECT_EQ(limiter.stale_replies(), 1u);
 }
 
 TEST(RedisRateLimiterTest, PauseFromOneWorkerHoldsTheOtherBack) {
