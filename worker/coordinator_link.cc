@@ -39,12 +39,18 @@ class CoordinatorLink::Stream final
     });
   }
 
-  // Loop thread.
+  // Loop thread. Once released, the hold that keeps the call alive is gone:
+  // the call may already be over (OnDone on its way), so no new operation may
+  // start on it. A read that completed before the release and is handled
+  // after it would otherwise StartRead on a finished call.
   void Write(v1::WorkerMessage message) {
+    if (released_) return;
     out_ = std::move(message);
     StartWrite(&out_);
   }
-  void ReadNext() { StartRead(&in_); }
+  void ReadNext() {
+    if (!released_) StartRead(&in_);
+  }
   void Release(bool cancel) {
     if (released_) return;
     released_ = true;
