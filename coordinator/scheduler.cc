@@ -223,15 +223,16 @@ void Scheduler::Dispatch() {
         --worker.credit;
         progress = true;
         last_served_worker_ = id;
-        // A limited key's requests go one per worker per round: with
-        // --redis-failure=local (or no Redis) each worker spends its share
-        // of R, so the key only runs at R when spread evenly.
-        if (gate_.Limited(assignment->request().rate_key())) break;
+        bool limited = gate_.Limited(assignment->request().rate_key());
         if (static_cast<size_t>(outgoing[id].assignments_size()) >=
                 options_.max_batch ||
             outgoing_bytes[id] >= options_.max_batch_bytes) {
-          flush(id);
+          flush(id);  // `assignment` is gone from here on
         }
+        // A limited key's requests go one per worker per round: with
+        // --redis-failure=local (or no Redis) each worker spends its share
+        // of R, so the key only runs at R when spread evenly.
+        if (limited) break;
       }
     }
   }
@@ -442,8 +443,9 @@ void Scheduler::Sweep() {
     }
   }
   ReturnLeases(std::move(expired));
-  for (const std::string& key : gate_.ExpirePauses()) ReleaseParked(key);
-  Dispatch();
+  std::vector<std::string> unpaused = gate_.ExpirePauses();
+  for (const std::string& key : unpaused) ReleaseParked(key);
+  if (!unpaused.empty()) Dispatch();
   ForgetOldJobs();
 }
 

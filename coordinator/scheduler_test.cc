@@ -1,5 +1,6 @@
 #include "coordinator/scheduler.h"
 
+#include <algorithm>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -11,6 +12,7 @@ namespace {
 class FakeChannel : public WorkerChannel {
  public:
   void Send(v1::CoordinatorMessage message) override {
+    largest_batch = std::max<size_t>(largest_batch, message.assignments_size());
     for (const auto& a : message.assignments()) assignments.push_back(a);
     for (uint64_t id : message.cancelled()) cancelled.push_back(id);
   }
@@ -18,6 +20,7 @@ class FakeChannel : public WorkerChannel {
   std::vector<v1::Assignment> assignments;
   std::vector<uint64_t> cancelled;
   std::optional<absl::Status> closed;
+  size_t largest_batch = 0;
 };
 
 class FakeInput : public InputStream {
@@ -317,6 +320,22 @@ TEST_F(SchedulerTest, LimitedKeySpreadsEvenlyOverWorkers) {
   }
   EXPECT_EQ(w1.assignments.size(), 8u);
   EXPECT_EQ(w2.assignments.size(), 8u);
+}
+
+// Dealing a limited key one request per round still keeps every message
+// within the batch cap.
+TEST_F(SchedulerTest, LimitedKeyBatchesStayWithinTheCap) {
+  SchedulerOptions o = Options();
+  o.max_batch = 4;
+  Scheduler scheduler(&clock_, o);
+  scheduler.SetLimits({{"a.example", RateLimit{100, 1}}});  // cap 201
+  FakeChannel w;
+  uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
+  scheduler.OnWorkerMessage(id, Credit(100));
+  Job* job = scheduler.CreateJob(v1::JobOptions());
+  scheduler.AddInput(job, Lines(50), &input_);
+  EXPECT_EQ(w.assignments.size(), 50u);
+  EXPECT_LE(w.largest_batch, 4u);
 }
 
 TEST_F(SchedulerTest, CancelAnswersParkedRequestsToo) {
