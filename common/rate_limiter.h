@@ -36,6 +36,10 @@ namespace fetchfleet {
 struct RateLimit {
   double per_second = 0;  // R
   int64_t burst = 1;      // B: how many may start at once after an idle period
+
+  bool operator==(const RateLimit& other) const {
+    return per_second == other.per_second && burst == other.burst;
+  }
 };
 
 // CheckRateKey: a rate key is 1 to 256 bytes, without spaces or control

@@ -193,10 +193,10 @@ void RedisClient::OnConnect(const redisAsyncContext* context, int status) {
     }
     return;  // hiredis frees the context next; Cleanup schedules the retry
   }
-  self->OnConnected(true);
+  self->OnConnected();
 }
 
-void RedisClient::OnConnected(bool /*ok*/) {
+void RedisClient::OnConnected() {
   connect_deadline_ = absl::InfiniteFuture();
   connected_ = true;
   failed_connects_ = 0;
@@ -318,7 +318,6 @@ void RedisClient::SendNow(std::vector<std::string> args, Callback done) {
               absl::UnavailableError("redis connection is closing"));
     return;
   }
-  ++commands_sent_;
   deadlines_.push_back(loop_->Now() + options_.command_timeout);
 }
 

@@ -95,15 +95,12 @@ class RedisClient {
   void EvalSha(const RedisScript& script, std::vector<std::string> keys,
                std::vector<std::string> args, Callback done);
 
-  // For tests and benchmarks: commands sent since start.
-  uint64_t commands_sent() const { return commands_sent_; }
-
  private:
   struct Pending;
 
   void Connect();
   void ScheduleReconnect();
-  void OnConnected(bool ok);
+  void OnConnected();
   // Teardown frees the context; hiredis then fails every pending command.
   void Teardown(absl::string_view why);
   void OnContextGone();
@@ -130,9 +127,8 @@ class RedisClient {
   bool want_read_ = false;
   bool want_write_ = false;
   bool connected_ = false;
-  bool up_reported_ = false;
-  int failed_connects_ = 0;  // since the last successful connect  //
-                             // on_state_change_ last heard `true`
+  bool up_reported_ = false;  // on_state_change_ last heard `true`
+  int failed_connects_ = 0;   // since the last successful connect
   bool stopping_ = false;
   absl::Duration backoff_;
   EventLoop::TimerId reconnect_timer_ = 0;
@@ -140,7 +136,6 @@ class RedisClient {
   absl::Time connect_deadline_ = absl::InfiniteFuture();
   // Deadlines of commands on the wire, oldest first (replies come in order).
   std::deque<absl::Time> deadlines_;
-  uint64_t commands_sent_ = 0;
   absl::AnyInvocable<void(bool)> on_state_change_;
 };
 

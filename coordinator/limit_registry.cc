@@ -108,14 +108,7 @@ void LimitRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
 }
 
 void LimitRegistry::Install(std::map<std::string, RateLimit> limits) {
-  bool same = limits.size() == limits_.size();
-  for (auto a = limits.begin(), b = limits_.begin(); same && a != limits.end();
-       ++a, ++b) {
-    same = a->first == b->first &&
-           a->second.per_second == b->second.per_second &&
-           a->second.burst == b->second.burst;
-  }
-  if (same) return;
+  if (limits == limits_) return;
   limits_ = std::move(limits);
   scheduler_->SetLimits(limits_);
 }
@@ -145,15 +138,17 @@ void LimitRegistry::Set(const std::string& key, RateLimit limit, Done done) {
 }
 
 void LimitRegistry::Delete(const std::string& key, Done done) {
-  auto finish = [this, key](Done done) {
+  // `existed`: the store had it (Redis may hold a limit another coordinator
+  // set since this one last read the hash).
+  auto finish = [this, key](bool existed, Done done) {
     std::map<std::string, RateLimit> limits = limits_;
-    bool existed = limits.erase(key) > 0;
+    existed = limits.erase(key) > 0 || existed;
     Install(std::move(limits));
     done(existed ? absl::OkStatus()
                  : absl::NotFoundError(absl::StrCat("no limit for ", key)));
   };
   if (redis_ == nullptr) {
-    finish(std::move(done));
+    finish(false, std::move(done));
     return;
   }
   redis_->Command(
@@ -164,7 +159,7 @@ void LimitRegistry::Delete(const std::string& key, Done done) {
               "the limit was not deleted: ", reply.status().message())));
           return;
         }
-        finish(std::move(done));
+        finish(reply->integer > 0, std::move(done));
       });
 }
 

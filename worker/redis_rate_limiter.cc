@@ -189,11 +189,9 @@ void RedisRateLimiter::OnRedisState(bool up) {
   for (auto& [key, state] : keys_) {
     if (!state.waiters.empty()) waiting.push_back(key);
   }
-  if (!up) {
-    if (options_.failure == RedisFailureMode::kLocal && !waiting.empty()) {
-      FF_LOG(WARNING) << "redis down: " << waiting.size()
-                      << " limited keys fall back to local limits";
-    }
+  if (!up && options_.failure == RedisFailureMode::kLocal && !waiting.empty()) {
+    FF_LOG(WARNING) << "redis down: " << waiting.size()
+                    << " limited keys fall back to local limits";
   }
   for (const std::string& key : waiting) Pump(key);
 }
