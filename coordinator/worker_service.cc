@@ -148,8 +148,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
       request->burst() < 0 || request->burst() > 1000000) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        "a limit needs a key, a rate from above 0 to 1000000/s and a burst "
-        "from 1 to 1000000"));
+        "a limit needs a rate from above 0 to 1000000/s and a burst from 1 "
+        "to 1000000"));
     return reactor;
   }
   RateLimit limit{request->per_second(),
