@@ -255,6 +255,14 @@ RetryBudget::Bucket& RetryBudget::At(absl::Time now) {
 
 void RetryBudget::OnFirstAttempt(absl::Time now) { ++At(now).first; }
 
+bool RetryBudget::Idle(absl::Time now) const {
+  return buckets_.empty() ||
+         buckets_.back().second <
+             SecondOf(now) -
+                 std::max<int64_t>(absl::ToInt64Seconds(config_.window), 1) +
+                 1;
+}
+
 bool RetryBudget::TryRetry(absl::Time now) {
   Bucket& current = At(now);
   int64_t first = 0;

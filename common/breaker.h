@@ -12,7 +12,7 @@
 //
 // This class is the in-process breaker (no Redis, and a worker's fallback
 // while Redis is unreachable) and the executable specification of the Redis
-// scripts in worker/redis_breaker_scripts.cc, which implement the same rules
+// scripts in common/breaker_scripts.cc, which implement the same rules
 // on Redis' clock. Not thread-safe; time comes in as arguments.
 #pragma once
 
@@ -147,6 +147,8 @@ class RetryBudget {
   void OnFirstAttempt(absl::Time now);
   // TryRetry spends one retry if the budget allows it.
   bool TryRetry(absl::Time now);
+  // Idle: nothing in the window (the budget may be dropped).
+  bool Idle(absl::Time now) const;
 
  private:
   struct Bucket {

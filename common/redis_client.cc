@@ -215,6 +215,7 @@ void RedisClient::OnConnected() {
     SendNow({"AUTH", options_.url.password}, must_succeed("AUTH"));
   if (options_.url.db != 0)
     SendNow({"SELECT", absl::StrCat(options_.url.db)}, must_succeed("SELECT"));
+  if (!channel_.empty()) SendSubscribe();
   FF_LOG(INFO) << "redis " << options_.url.ToString() << " connected";
   up_reported_ = true;
   if (on_state_change_) on_state_change_(true);
@@ -381,6 +382,43 @@ void RedisClient::CheckTimeouts() {
   watchdog_timer_ = loop_->RunAfter(
       std::max(options_.command_timeout / 4, absl::Milliseconds(5)),
       [this] { CheckTimeouts(); });
+}
+
+void RedisClient::Subscribe(
+    std::string channel,
+    absl::AnyInvocable<void(std::string payload)> on_message) {
+  channel_ = std::move(channel);
+  on_message_ = std::move(on_message);
+  if (connected_ && context_ != nullptr) SendSubscribe();
+}
+
+void RedisClient::SendSubscribe() {
+  // No deadline: a subscription's replies are pushes that come when they
+  // come. hiredis keeps the callback for every message on the channel.
+  const char* argv[] = {"SUBSCRIBE", channel_.data()};
+  size_t lengths[] = {9, channel_.size()};
+  if (redisAsyncCommandArgv(context_, &RedisClient::OnPush, this, 2, argv,
+                            lengths) != REDIS_OK) {
+    Teardown("SUBSCRIBE failed");
+  }
+}
+
+void RedisClient::OnPush(redisAsyncContext* /*context*/, void* reply,
+                         void* privdata) {
+  auto* self = static_cast<RedisClient*>(privdata);
+  if (reply == nullptr || self->stopping_) return;  // the context is going
+  auto* r = static_cast<redisReply*>(reply);
+  // ["message", channel, payload]; the ["subscribe", channel, n] confirmation
+  // is skipped.
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
+  redisReply* kind = r->element[0];
+  redisReply* payload = r->element[2];
+  if (kind->type != REDIS_REPLY_STRING ||
+      absl::string_view(kind->str, kind->len) != "message" ||
+      payload->type != REDIS_REPLY_STRING)
+    return;
+  if (self->on_message_)
+    self->on_message_(std::string(payload->str, payload->len));
 }
 
 }  // namespace fetchfleet

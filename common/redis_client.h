@@ -95,6 +95,13 @@ class RedisClient {
   void EvalSha(const RedisScript& script, std::vector<std::string> keys,
                std::vector<std::string> args, Callback done);
 
+  // Subscribe turns this client into a subscriber of `channel` (send it no
+  // other command): `on_message` gets each message's payload. The
+  // subscription is renewed after every reconnect; on_state_change(true) then
+  // tells the owner that messages may have been missed in between.
+  void Subscribe(std::string channel,
+                 absl::AnyInvocable<void(std::string payload)> on_message);
+
  private:
   struct Pending;
 
@@ -106,6 +113,8 @@ class RedisClient {
   void OnContextGone();
   void SendNow(std::vector<std::string> args, Callback done);
   void CheckTimeouts();
+  void SendSubscribe();
+  static void OnPush(redisAsyncContext* context, void* reply, void* privdata);
   void FailLater(Callback done, absl::Status status);
 
   // hiredis hooks
@@ -137,6 +146,8 @@ class RedisClient {
   // Deadlines of commands on the wire, oldest first (replies come in order).
   std::deque<absl::Time> deadlines_;
   absl::AnyInvocable<void(bool)> on_state_change_;
+  std::string channel_;  // subscriber mode when set
+  absl::AnyInvocable<void(std::string)> on_message_;
 };
 
 }  // namespace fetchfleet

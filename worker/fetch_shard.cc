@@ -3,12 +3,14 @@
 namespace fetchfleet::worker {
 
 FetchShard::FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
+                       BreakerFactory make_breaker,
                        CurlFetcher::Options fetcher_options,
                        BackoffConfig backoff, std::string worker_name,
                        RequestRunner::Complete on_complete)
     : limiter_(make_limiter(&loop_)),
+      breaker_(make_breaker(&loop_)),
       fetcher_(&loop_, policy, std::move(fetcher_options)),
-      runner_(&loop_, &fetcher_, limiter_.get(), backoff,
+      runner_(&loop_, &fetcher_, limiter_.get(), breaker_.get(), backoff,
               std::move(worker_name), std::move(on_complete)),
       thread_([this] { loop_.Run(); }) {}
 
@@ -16,7 +18,10 @@ FetchShard::~FetchShard() {
   // Abandon what is left on the loop's own thread, then stop it.
   loop_.Post([this] { runner_.CancelAll(); });
   // The limiter's Redis connection is torn down on the loop's thread too.
-  loop_.Post([this] { limiter_.reset(); });
+  loop_.Post([this] {
+    limiter_.reset();
+    breaker_.reset();
+  });
   loop_.Stop();
   thread_.join();
 }

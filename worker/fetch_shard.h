@@ -14,6 +14,7 @@
 #include "common/egress_policy.h"
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
+#include "worker/circuit_breaker.h"
 #include "worker/curl_fetcher.h"
 #include "worker/request_runner.h"
 
@@ -25,8 +26,12 @@ class FetchShard {
   // back a shared, thread-safe one by a non-owning wrapper).
   using LimiterFactory =
       absl::AnyInvocable<std::unique_ptr<RateLimiter>(EventLoop* loop)>;
+  // Likewise for its circuit breakers.
+  using BreakerFactory =
+      absl::AnyInvocable<std::unique_ptr<CircuitBreaker>(EventLoop* loop)>;
 
   FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
+             BreakerFactory make_breaker,
              CurlFetcher::Options fetcher_options, BackoffConfig backoff,
              std::string worker_name, RequestRunner::Complete on_complete);
   ~FetchShard();  // stops and joins the thread
@@ -38,6 +43,7 @@ class FetchShard {
  private:
   EventLoop loop_;
   std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<CircuitBreaker> breaker_;
   CurlFetcher fetcher_;
   RequestRunner runner_;
   std::thread thread_;

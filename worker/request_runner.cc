@@ -1,16 +1,30 @@
 #include "worker/request_runner.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/request_parser.h"
 
 namespace fetchfleet::worker {
+namespace {
+
+// A request waiting at an open breaker looks again at least this often: the
+// cached view may have closed since (a probe elsewhere succeeded).
+constexpr absl::Duration kBreakerRecheck = absl::Milliseconds(250);
+// A probe that reports nothing for its timeout plus this is presumed lost.
+constexpr absl::Duration kProbeSlack = absl::Seconds(2);
+// Idle retry budgets are dropped once there are more than this many keys.
+constexpr size_t kBudgetPruneAbove = 4096;
+
+}  // namespace
 
 RequestRunner::RequestRunner(EventLoop* loop, CurlFetcher* fetcher,
-                             RateLimiter* limiter, BackoffConfig backoff,
-                             std::string worker_name, Complete on_complete)
+                             RateLimiter* limiter, CircuitBreaker* breaker,
+                             BackoffConfig backoff, std::string worker_name,
+                             Complete on_complete)
     : loop_(loop),
       fetcher_(fetcher),
       limiter_(limiter),
+      breaker_(breaker),
       backoff_(backoff),
       worker_name_(std::move(worker_name)),
       on_complete_(std::move(on_complete)) {}
@@ -32,11 +46,71 @@ void RequestRunner::Add(v1::Assignment assignment) {
     task->request.set_max_attempts(kDefaultMaxAttempts);
   if (task->request.timeout_ms() == 0)
     task->request.set_timeout_ms(kDefaultTimeoutMs);
+  if (assignment.breaker_wait_ms() > 0) {
+    task->breaker_deadline =
+        loop_->Now() + absl::Milliseconds(assignment.breaker_wait_ms());
+  }
   Task* raw = task.get();
   auto [it, inserted] = tasks_.emplace(raw->lease_id, std::move(task));
   if (!inserted)
     return;  // the coordinator never sends a lease twice; ignore if it did
-  WaitForSlot(raw);
+  CheckBreaker(raw);
+}
+
+void RequestRunner::CheckBreaker(Task* task) {
+  uint64_t lease_id = task->lease_id;
+  absl::Duration probe_ttl =
+      absl::Milliseconds(task->request.timeout_ms()) + kProbeSlack;
+  breaker_->Admit(
+      task->request.rate_key(), probe_ttl,
+      [this, alive = alive_, lease_id](Breaker::Admission admission) {
+        if (!*alive) return;
+        auto it = tasks_.find(lease_id);
+        if (it == tasks_.end()) return;  // cancelled meanwhile
+        Task* t = it->second.get();
+        if (admission.verdict == Breaker::Verdict::kRefuse) {
+          OnRefused(t, admission.retry_at);
+          return;
+        }
+        t->probe_token = admission.probe_token;
+        WaitForSlot(t);
+      });
+}
+
+void RequestRunner::OnRefused(Task* task, absl::Time retry_at) {
+  absl::Time now = loop_->Now();
+  if (now < task->breaker_deadline) {
+    // Wait, burning nothing, and look again when the open period ends (or
+    // sooner: the view may change), within the request's deadline.
+    absl::Time next =
+        std::min({retry_at, now + kBreakerRecheck, task->breaker_deadline});
+    uint64_t lease_id = task->lease_id;
+    task->timer = loop_->RunAfter(
+        std::max(next - now, absl::Milliseconds(1)), [this, lease_id] {
+          auto found = tasks_.find(lease_id);
+          if (found == tasks_.end()) return;
+          found->second->timer = 0;
+          CheckBreaker(found->second.get());
+        });
+    return;
+  }
+  ++refused_;
+  AttemptResult refused;
+  refused.outcome.error = v1::ERROR_CIRCUIT_OPEN;
+  const std::string& key = task->request.rate_key();
+  if (task->breaker_deadline != absl::InfinitePast()) {
+    refused.error_message =
+        absl::StrCat("circuit breaker for ", key,
+                     " stayed open for as long as the request could wait");
+  } else if (retry_at > now) {
+    refused.error_message = absl::StrFormat(
+        "circuit breaker for %s is open (next probe in %.1f s)", key,
+        absl::ToDoubleSeconds(retry_at - now));
+  } else {
+    refused.error_message = absl::StrCat("circuit breaker for ", key,
+                                         " is half-open (its probe is out)");
+  }
+  Finish(task, std::move(refused));
 }
 
 void RequestRunner::WaitForSlot(Task* task) {
@@ -79,6 +153,8 @@ void RequestRunner::WaitForSlot(Task* task) {
 }
 
 void RequestRunner::StartAttempt(Task* task) {
+  if (task->attempts == 0)
+    BudgetFor(task->request.rate_key()).OnFirstAttempt(loop_->Now());
   ++task->attempts;
   uint64_t lease_id = task->lease_id;
   task->fetch = fetcher_->Start(task->request, task->settings,
@@ -93,6 +169,18 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   Task* task = it->second.get();
   task->fetch = 0;
   const AttemptOutcome& outcome = attempt.outcome;
+  const std::string& key = task->request.rate_key();
+  CallOutcome call = ClassifyForBreaker(
+      outcome, absl::Milliseconds(attempt.latency_ms), breaker_->Config(key));
+  if (task->probe_token != 0) {
+    // The probe's answer decides the half-open breaker: anything but a
+    // failure means the upstream is back.
+    breaker_->ProbeDone(key, task->probe_token,
+                        call != CallOutcome::kFailure);
+    task->probe_token = 0;
+  } else {
+    breaker_->Record(key, call);
+  }
   if (outcome.retry_after > absl::ZeroDuration() &&
       (outcome.http_status == 429 || outcome.http_status == 503)) {
     // The upstream named a time: the whole fleet waits for it, not just this
@@ -102,16 +190,42 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   }
   if (IsRetryable(attempt.outcome) &&
       task->attempts < task->request.max_attempts()) {
-    absl::Duration delay =
-        RetryDelay(task->attempts, attempt.outcome, backoff_, gen_);
-    task->timer = loop_->RunAfter(delay, [this, lease_id] {
-      auto found = tasks_.find(lease_id);
-      if (found == tasks_.end()) return;
-      found->second->timer = 0;
-      WaitForSlot(found->second.get());
-    });
-    return;
+    if (BudgetFor(key).TryRetry(loop_->Now())) {
+      absl::Duration delay =
+          RetryDelay(task->attempts, attempt.outcome, backoff_, gen_);
+      task->timer = loop_->RunAfter(delay, [this, lease_id] {
+        auto found = tasks_.find(lease_id);
+        if (found == tasks_.end()) return;
+        found->second->timer = 0;
+        CheckBreaker(found->second.get());
+      });
+      return;
+    }
+    ++retries_denied_;
+    absl::StrAppend(&attempt.error_message, " (no retry: the retry budget of ",
+                    key, " is spent)");
   }
+  Finish(task, std::move(attempt));
+}
+
+RetryBudget& RequestRunner::BudgetFor(const std::string& key) {
+  auto it = budgets_.find(key);
+  if (it != budgets_.end()) return it->second;
+  if (budgets_.size() > kBudgetPruneAbove) {
+    absl::Time now = loop_->Now();
+    for (auto b = budgets_.begin(); b != budgets_.end();) {
+      if (b->second.Idle(now)) {
+        budgets_.erase(b++);
+      } else {
+        ++b;
+      }
+    }
+  }
+  return budgets_[key];
+}
+
+void RequestRunner::Finish(Task* task, AttemptResult attempt) {
+  uint64_t lease_id = task->lease_id;
   v1::FetchResult result;
   result.set_index(task->request.index());
   result.set_id(task->request.id());
@@ -134,7 +248,7 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
     *result.add_headers() = std::move(header);
   result.set_worker(worker_name_);
   result.set_rate_wait_ms(absl::ToDoubleMilliseconds(task->rate_wait));
-  tasks_.erase(it);
+  tasks_.erase(lease_id);
   ++completed_;
   on_complete_(lease_id, std::move(result));
 }

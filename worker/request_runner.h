@@ -1,14 +1,18 @@
 // RequestRunner: carries each assigned request through its attempts on the
 // worker's loop:
 //
-//   assignment -> rate-limit slot -> attempt (CurlFetcher) -> done, or
-//                                   transient failure -> backoff timer -> slot
-//                                   -> attempt ...
+//   assignment -> breaker -> rate-limit slot -> attempt (CurlFetcher) -> done,
+//                 |  or transient failure -> retry budget -> backoff timer
+//                 |                          -> breaker -> slot -> attempt ...
+//                 \-> open: `circuit_open` at once, or wait (breaker_wait_ms)
 //
-// Retries follow common/retry_policy (full jitter, Retry-After honoured, only
-// transient failures); every attempt, retries included, takes a rate-limit
-// slot. The number of requests held is bounded by the credit the worker grants
-// the coordinator.
+// The breaker comes first, so a request it refuses burns no attempt and no
+// rate slot. Each attempt's outcome feeds the key's breaker (the probe's
+// decides the half-open breaker). Retries follow common/retry_policy (full
+// jitter, Retry-After honoured, only transient failures) within the key's
+// retry budget; every attempt, retries included, takes a rate-limit slot. The
+// number of requests held is bounded by the credit the worker grants the
+// coordinator.
 //
 // Loop thread only.
 #pragma once
@@ -22,9 +26,11 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/random/random.h"
 #include "common/event_loop.h"
+#include "common/breaker.h"
 #include "common/rate_limiter.h"
 #include "common/retry_policy.h"
 #include "proto/fetchfleet.pb.h"
+#include "worker/circuit_breaker.h"
 #include "worker/curl_fetcher.h"
 
 namespace fetchfleet::worker {
@@ -35,8 +41,8 @@ class RequestRunner {
       absl::AnyInvocable<void(uint64_t lease_id, v1::FetchResult result)>;
 
   RequestRunner(EventLoop* loop, CurlFetcher* fetcher, RateLimiter* limiter,
-                BackoffConfig backoff, std::string worker_name,
-                Complete on_complete);
+                CircuitBreaker* breaker, BackoffConfig backoff,
+                std::string worker_name, Complete on_complete);
   ~RequestRunner();
 
   void Add(v1::Assignment assignment);
@@ -51,6 +57,10 @@ class RequestRunner {
   uint64_t completed() const { return completed_; }
   // Slots given up because the loop reached them too late.
   uint64_t missed_slots() const { return missed_slots_; }
+  // Requests the breaker refused (failed at once or after waiting).
+  uint64_t refused() const { return refused_; }
+  // Retries the retry budget did not allow.
+  uint64_t retries_denied() const { return retries_denied_; }
 
  private:
   struct Task {
@@ -61,16 +71,25 @@ class RequestRunner {
     uint64_t fetch = 0;            // in-flight attempt, 0 when none
     EventLoop::TimerId timer = 0;  // pending backoff or slot wait, 0 when none
     absl::Duration rate_wait;      // waited for rate-limit slots, all attempts
+    uint64_t probe_token = 0;      // this attempt is its breaker's probe
+    // How long it may wait at an open breaker.
+    absl::Time breaker_deadline = absl::InfinitePast();
   };
 
+  void CheckBreaker(Task* task);
+  void OnRefused(Task* task, absl::Time retry_at);
   void WaitForSlot(Task* task);
   void StartAttempt(Task* task);
   void OnAttemptDone(uint64_t lease_id, AttemptResult result);
+  // Finish ends a task with `attempt` as its result.
+  void Finish(Task* task, AttemptResult attempt);
+  RetryBudget& BudgetFor(const std::string& key);
   void Stop(Task* task);
 
   EventLoop* const loop_;
   CurlFetcher* const fetcher_;
   RateLimiter* const limiter_;
+  CircuitBreaker* const breaker_;
   const BackoffConfig backoff_;
   const std::string worker_name_;
   Complete on_complete_;
@@ -78,6 +97,9 @@ class RequestRunner {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Task>> tasks_;
   uint64_t completed_ = 0;
   uint64_t missed_slots_ = 0;
+  uint64_t refused_ = 0;
+  uint64_t retries_denied_ = 0;
+  absl::flat_hash_map<std::string, RetryBudget> budgets_;
   bool in_reserve_ = false;  // inside limiter_->Reserve (see WaitForSlot)
   // Set in the destructor: limiter callbacks that arrive later must not touch
   // tasks_.

@@ -15,10 +15,18 @@ class RequestRunnerTest : public ::testing::Test {
       : fetcher_(&loop_, &policy_, {}),
         limits_(loop_.clock()),
         limiter_(loop_.clock(), &limits_),
-        runner_(&loop_, &fetcher_, &limiter_, FastBackoff(), "w-test",
+        breakers_(loop_.clock()),
+        breaker_(&breakers_),
+        runner_(&loop_, &fetcher_, &limiter_, &breaker_, FastBackoff(),
+                "w-test",
                 [this](uint64_t lease_id, v1::FetchResult result) {
                   results_[lease_id] = std::move(result);
-                  if (results_.size() == expected_) loop_.Stop();
+                  if (results_.size() < expected_) return;
+                  if (next_phase_ < phases_.size()) {
+                    AddPhase();
+                  } else {
+                    loop_.Stop();
+                  }
                 }) {
     policy_.Allow(*Cidr::Parse("127.0.0.0/8"));
   }
@@ -31,24 +39,52 @@ class RequestRunnerTest : public ::testing::Test {
     return b;
   }
 
-  void Run(
-      const std::vector<std::pair<std::string, uint32_t>>& urls_and_attempts) {
-    expected_ = urls_and_attempts.size();
-    loop_.Post([&] {
-      uint64_t lease = 1;
-      for (const auto& [url, attempts] : urls_and_attempts) {
+  void SetBreaker(BreakerConfig config) {
+    v1::BreakerTable table;
+    v1::BreakerSetting* setting = table.add_settings();
+    setting->set_key("local");
+    *setting->mutable_config() = config.ToProto();
+    breakers_.SetConfigs(table);
+  }
+
+  using Requests = std::vector<std::pair<std::string, uint32_t>>;
+  struct Phase {
+    Requests requests;
+    uint32_t breaker_wait_ms = 0;
+  };
+
+  void Run(const Requests& urls_and_attempts) {
+    RunPhases({{urls_and_attempts, 0}});
+  }
+
+  // RunPhases adds each phase's requests once every earlier one has its
+  // result (one loop run: an EventLoop does not run again after Stop).
+  void RunPhases(std::vector<Phase> phases) {
+    phases_ = std::move(phases);
+    next_phase_ = 0;
+    loop_.Post([this] { AddPhase(); });
+    loop_.Run();
+  }
+
+  void AddPhase() {
+    const Phase& phase = phases_[next_phase_++];
+    if (next_phase_ > 1) phase_started_ = absl::Now();
+    expected_ += phase.requests.size();
+    uint32_t breaker_wait_ms = phase.breaker_wait_ms;
+    {
+      for (const auto& [url, attempts] : phase.requests) {
         v1::Assignment a;
-        a.set_lease_id(lease++);
+        a.set_lease_id(next_lease_++);
+        a.set_breaker_wait_ms(breaker_wait_ms);
         a.mutable_request()->set_url(url);
-        a.mutable_request()->set_id(absl::StrCat("r", lease - 1));
+        a.mutable_request()->set_id(absl::StrCat("r", a.lease_id()));
         a.mutable_request()->set_method("GET");
         a.mutable_request()->set_rate_key("local");
         a.mutable_request()->set_max_attempts(attempts);
         a.mutable_request()->set_timeout_ms(5000);
         runner_.Add(std::move(a));
       }
-    });
-    loop_.Run();
+    }
   }
 
   testing::HttpTestServer server_;
@@ -57,9 +93,15 @@ class RequestRunnerTest : public ::testing::Test {
   CurlFetcher fetcher_;
   LimitTable limits_;
   LocalRateLimiter limiter_;
+  BreakerSet breakers_;
+  LocalCircuitBreaker breaker_;
   RequestRunner runner_;
   std::map<uint64_t, v1::FetchResult> results_;
   size_t expected_ = 0;
+  uint64_t next_lease_ = 1;
+  std::vector<Phase> phases_;
+  size_t next_phase_ = 0;
+  absl::Time phase_started_;  // of the last phase
 };
 
 TEST_F(RequestRunnerTest, TransientFailuresAreRetriedUntilSuccess) {
@@ -151,6 +193,73 @@ TEST_F(RequestRunnerTest, CancelledRequestsNeverReport) {
   EXPECT_EQ(results_.count(1), 0u);
   EXPECT_EQ(results_.count(2), 1u);
   EXPECT_EQ(runner_.size(), 0u);
+}
+
+// Ten failed calls open the key's breaker (one worker: quorum one); the next
+// request fails at once as circuit_open, without an attempt or a hit.
+TEST_F(RequestRunnerTest, OpenBreakerFailsFastWithoutAttempts) {
+  Requests failing(10, {server_.Url("/status/500"), 1});
+  RunPhases({{failing, 0}, {{{server_.Url("/fast"), 3}}, 0}});
+  const v1::FetchResult& refused = results_[11];
+  EXPECT_EQ(refused.error(), v1::ERROR_CIRCUIT_OPEN);
+  EXPECT_EQ(refused.attempts(), 0u);
+  EXPECT_NE(refused.error_message().find("next probe in"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(server_.Hits("/fast"), 0);
+  EXPECT_EQ(runner_.refused(), 1u);
+}
+
+// With a wait allowed, a refused request waits out the open period, becomes
+// the probe, and its success closes the breaker for the rest.
+TEST_F(RequestRunnerTest, WaitingRequestsProbeOnceAndProceed) {
+  BreakerConfig config;
+  config.open = absl::Milliseconds(300);
+  SetBreaker(config);
+  Requests failing(10, {server_.Url("/status/503"), 1});
+  Requests waiting(5, {server_.Url("/fast"), 1});
+  RunPhases({{failing, 0}, {waiting, /*breaker_wait_ms=*/5000}});
+  for (uint64_t lease = 11; lease <= 15; ++lease) {
+    EXPECT_TRUE(results_[lease].ok()) << results_[lease].error_message();
+    EXPECT_EQ(results_[lease].attempts(), 1u);
+  }
+  EXPECT_EQ(server_.Hits("/fast"), 5);
+  EXPECT_GE(absl::Now() - phase_started_, absl::Milliseconds(200));
+}
+
+// A wait that outlasts the breaker_wait_ms fails as circuit_open.
+TEST_F(RequestRunnerTest, WaitEndsAtTheDeadline) {
+  BreakerConfig config;
+  config.open = absl::Seconds(30);
+  config.max_open = absl::Seconds(30);
+  SetBreaker(config);
+  Requests failing(10, {server_.Url("/status/500"), 1});
+  RunPhases({{failing, 0}, {{{server_.Url("/fast"), 1}}, 200}});
+  absl::Duration waited = absl::Now() - phase_started_;
+  EXPECT_EQ(results_[11].error(), v1::ERROR_CIRCUIT_OPEN);
+  EXPECT_NE(results_[11].error_message().find("stayed open"),
+            std::string::npos);
+  EXPECT_GE(waited, absl::Milliseconds(190));
+  EXPECT_LT(waited, absl::Seconds(2));
+  EXPECT_EQ(server_.Hits("/fast"), 0);
+}
+
+// Retries stop at the budget: 30 requests failing with 500, 3 attempts each,
+// may retry max(10, 20% of 30) = 10 times, not 60.
+TEST_F(RequestRunnerTest, RetryBudgetBoundsRetries) {
+  BreakerConfig config;
+  config.min_calls = 1000000;  // keep the breaker out of it
+  SetBreaker(config);
+  std::vector<std::pair<std::string, uint32_t>> failing(
+      30, {server_.Url("/status/500"), 3});
+  Run(failing);
+  EXPECT_EQ(server_.Hits("/status/500"), 40);
+  // 20 first failures found no budget, and neither did the 10 retries'.
+  EXPECT_EQ(runner_.retries_denied(), 30u);
+  int denied = 0;
+  for (const auto& [lease, r] : results_) {
+    if (r.error_message().find("retry budget") != std::string::npos) ++denied;
+  }
+  EXPECT_EQ(denied, 30);
 }
 
 }  // namespace

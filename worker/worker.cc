@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "worker/redis_breaker.h"
 
 namespace fetchfleet::worker {
 namespace {
@@ -31,7 +32,21 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
       options_(std::move(options)),
       limits_(loop->clock()),
       local_limiter_(loop->clock(), &limits_),
+      breakers_(loop->clock()),
       link_(loop, std::move(channel), this) {
+  breakers_.set_event_listener(
+      [this, alive = alive_](v1::BreakerEvent event) {
+        loop_->Post([this, alive, event = std::move(event)]() mutable {
+          if (*alive) ReportBreakerEvent(std::move(event));
+        });
+      });
+  if (options_.redis) {
+    RedisClient::Options redis;
+    redis.url = *options_.redis;
+    redis.command_timeout = options_.redis_timeout;
+    breaker_events_ =
+        std::make_unique<BreakerEvents>(loop_, &breakers_, redis);
+  }
   limits_.set_headroom(options_.rate_headroom);
   limits_.set_pause_listener(
       [this, alive = alive_](const std::string& key, absl::Duration duration) {
@@ -46,6 +61,7 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
     shards_.push_back(std::make_unique<FetchShard>(
         policy,
         [this](EventLoop* shard_loop) { return MakeLimiter(shard_loop); },
+        [this](EventLoop* shard_loop) { return MakeBreaker(shard_loop); },
         options_.fetcher, options_.backoff, options_.name,
         [this, alive = alive_](uint64_t lease_id, v1::FetchResult result) {
           loop_->Post(
@@ -68,6 +84,24 @@ std::unique_ptr<RateLimiter> Worker::MakeLimiter(EventLoop* shard_loop) {
   return limiter;
 }
 
+std::unique_ptr<CircuitBreaker> Worker::MakeBreaker(EventLoop* shard_loop) {
+  if (!options_.redis) return std::make_unique<LocalCircuitBreaker>(&breakers_);
+  RedisCircuitBreaker::Options options;
+  options.redis.url = *options_.redis;
+  options.redis.command_timeout = options_.redis_timeout;
+  options.worker_name = options_.name;
+  auto breaker =
+      std::make_unique<RedisCircuitBreaker>(shard_loop, &breakers_, options);
+  shard_loop->Post([b = breaker.get()] { b->Start(); });
+  return breaker;
+}
+
+void Worker::ReportBreakerEvent(v1::BreakerEvent event) {
+  v1::WorkerMessage message;
+  *message.add_breaker_events() = std::move(event);
+  link_.Send(std::move(message));
+}
+
 void Worker::ReportPause(const std::string& key, absl::Duration duration) {
   v1::WorkerMessage message;
   v1::KeyPause* pause = message.add_paused();
@@ -82,6 +116,7 @@ Worker::~Worker() {
 }
 
 void Worker::Start() {
+  if (breaker_events_) breaker_events_->Start();
   link_.Start();
   ScheduleHeartbeat();
 }
@@ -101,7 +136,12 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   if (message.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ = absl::Milliseconds(message.heartbeat_interval_ms());
   }
-  if (message.has_limits()) limits_.Replace(message.limits());
+  if (message.has_limits()) {
+    limits_.Replace(message.limits());
+    breakers_.set_live_workers(message.limits().live_workers());
+  }
+  if (message.has_breakers()) breakers_.SetConfigs(message.breakers());
+  for (const std::string& key : message.breaker_resets()) breakers_.Reset(key);
   for (uint64_t lease_id : message.cancelled()) {
     auto it = held_.find(lease_id);
     if (it == held_.end()) continue;

@@ -24,6 +24,8 @@
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
 #include "common/redis_client.h"
+#include "worker/breaker_events.h"
+#include "worker/breaker_set.h"
 #include "worker/coordinator_link.h"
 #include "worker/fetch_shard.h"
 #include "worker/redis_rate_limiter.h"
@@ -64,7 +66,9 @@ class Worker final : public CoordinatorLink::Handler {
  private:
   void Assign(v1::Assignment assignment);
   std::unique_ptr<RateLimiter> MakeLimiter(EventLoop* shard_loop);
+  std::unique_ptr<CircuitBreaker> MakeBreaker(EventLoop* shard_loop);
   void ReportPause(const std::string& key, absl::Duration duration);
+  void ReportBreakerEvent(v1::BreakerEvent event);
   void OnShardComplete(uint64_t lease_id, v1::FetchResult result);
   void OnReleased(std::vector<uint64_t> lease_ids);
   void ScheduleHeartbeat();
@@ -76,6 +80,9 @@ class Worker final : public CoordinatorLink::Handler {
   // The fleet's limits as the coordinator pushed them; read by every shard.
   LimitTable limits_;
   LocalRateLimiter local_limiter_;
+  // Breaker settings, cached fleet views and local breakers, for every shard.
+  BreakerSet breakers_;
+  std::unique_ptr<BreakerEvents> breaker_events_;  // with Redis only
   std::vector<std::unique_ptr<FetchShard>> shards_;
   std::vector<size_t> shard_load_;
   // The leases this worker holds now. A completion or release for a lease not

@@ -1,0 +1,220 @@
+#include "worker/redis_breaker.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/breaker_scripts.h"
+
+namespace fetchfleet::worker {
+namespace {
+
+// Probe ids of Redis probes carry this bit; the local breakers' do not.
+constexpr uint64_t kRedisProbe = uint64_t{1} << 63;
+
+Breaker::Admission Call() { return Breaker::Admission{}; }
+
+Breaker::Admission Refuse(absl::Time retry_at) {
+  Breaker::Admission admission;
+  admission.verdict = Breaker::Verdict::kRefuse;
+  admission.retry_at = retry_at;
+  return admission;
+}
+
+// A script reply's leading {state, remaining_ms, ...}.
+bool ReadState(const RedisReply& reply, size_t size, std::string* state,
+               absl::Duration* remaining) {
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() < size)
+    return false;
+  *state = reply.elements[0].str;
+  *remaining = absl::Milliseconds(reply.elements[1].integer);
+  return true;
+}
+
+}  // namespace
+
+RedisCircuitBreaker::RedisCircuitBreaker(EventLoop* loop, BreakerSet* set,
+                                         Options options)
+    : loop_(loop),
+      set_(set),
+      options_(std::move(options)),
+      redis_(loop, options_.redis) {}
+
+RedisCircuitBreaker::~RedisCircuitBreaker() {
+  *alive_ = false;
+  if (flush_timer_ != 0) loop_->CancelTimer(flush_timer_);
+}
+
+v1::BreakerEvent RedisCircuitBreaker::Event(const std::string& key,
+                                            BreakerState state,
+                                            int64_t open_ms) const {
+  v1::BreakerEvent event;
+  event.set_key(key);
+  event.set_state(BreakerStateToProto(state));
+  event.set_open_ms(static_cast<uint64_t>(std::max<int64_t>(open_ms, 0)));
+  return event;
+}
+
+void RedisCircuitBreaker::Admit(absl::string_view key,
+                                absl::Duration probe_ttl, Admitted done) {
+  if (!redis_.connected()) {
+    done(set_->AdmitLocal(key, probe_ttl));
+    return;
+  }
+  std::optional<BreakerSet::View> view = set_->GetView(key);
+  if (!view) {
+    done(Call());
+    return;
+  }
+  absl::Time now = loop_->Now();
+  if (view->state == BreakerState::kOpen && now < view->until) {
+    done(Refuse(view->until));
+    return;
+  }
+  // The open period is over (or a probe is out): ask Redis for the probe.
+  std::string k(key);
+  auto after = claim_after_.find(k);
+  if (claiming_.contains(k) ||
+      (after != claim_after_.end() && now < after->second)) {
+    done(Refuse(now + options_.claim_backoff));
+    return;
+  }
+  if (after != claim_after_.end()) claim_after_.erase(after);
+  claiming_.insert(k);
+  uint64_t id = kRedisProbe | next_probe_++;
+  std::string token = absl::StrCat(options_.worker_name, "/", id);
+  ++redis_calls_;
+  redis_.EvalSha(
+      BreakerAdmitScript(), {BreakerStateKey(k), BreakerProbeKey(k)},
+      {token, absl::StrCat(absl::ToInt64Milliseconds(probe_ttl)), k},
+      [this, alive = alive_, k, id, token, probe_ttl,
+       done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        if (!*alive) return;
+        claiming_.erase(k);
+        std::string state;
+        absl::Duration remaining;
+        if (!reply.ok() || !ReadState(*reply, 3, &state, &remaining)) {
+          done(set_->AdmitLocal(k, probe_ttl));
+          return;
+        }
+        absl::Time now = loop_->Now();
+        if (state == "probe") {
+          probes_[id] = token;
+          set_->SetView(k, BreakerState::kHalfOpen, probe_ttl);
+          if (reply->elements[2].integer == 1)
+            set_->Report(Event(k, BreakerState::kHalfOpen, 0));
+          Breaker::Admission admission;
+          admission.verdict = Breaker::Verdict::kProbe;
+          admission.probe_token = id;
+          done(admission);
+        } else if (state == "open") {
+          set_->SetView(k, BreakerState::kOpen, remaining);
+          done(Refuse(now + remaining));
+        } else if (state == "half_open") {
+          // Someone else's probe is out.
+          set_->SetView(k, BreakerState::kHalfOpen, remaining);
+          claim_after_[k] = now + options_.claim_backoff;
+          done(Refuse(now + std::min(remaining, options_.claim_backoff)));
+        } else {
+          set_->SetView(k, BreakerState::kClosed, absl::ZeroDuration());
+          done(Call());
+        }
+      });
+}
+
+void RedisCircuitBreaker::Record(absl::string_view key, CallOutcome outcome) {
+  if (outcome == CallOutcome::kIgnored) return;
+  Counts& counts = pending_[key];
+  if (outcome == CallOutcome::kFailure) {
+    ++counts.failures;
+  } else {
+    ++counts.successes;
+  }
+  if (flush_timer_ == 0) {
+    flush_timer_ = loop_->RunAfter(options_.flush_interval, [this] {
+      flush_timer_ = 0;
+      Flush();
+    });
+  }
+}
+
+void RedisCircuitBreaker::Flush() {
+  absl::flat_hash_map<std::string, Counts> batch;
+  batch.swap(pending_);
+  int64_t live = set_->live_workers();
+  for (auto& [key, counts] : batch) {
+    if (!redis_.connected()) {
+      set_->RecordLocal(key, counts.successes, counts.failures);
+      continue;
+    }
+    BreakerConfig config = set_->Config(key);
+    std::vector<std::string> args = {
+        options_.worker_name, absl::StrCat(counts.successes),
+        absl::StrCat(counts.failures),
+        absl::StrCat(std::max<int64_t>(std::min(config.quorum, live), 1)),
+        key};
+    for (std::string& arg : BreakerConfigArgs(config))
+      args.push_back(std::move(arg));
+    ++redis_calls_;
+    redis_.EvalSha(BreakerRecordScript(), {BreakerStateKey(key)},
+                   std::move(args),
+                   [this, alive = alive_, key = key,
+                    counts = counts](absl::StatusOr<RedisReply> reply) {
+                     if (!*alive) return;
+                     if (!reply.ok()) {
+                       set_->RecordLocal(key, counts.successes,
+                                         counts.failures);
+                       return;
+                     }
+                     OnRecorded(key, *reply);
+                   });
+  }
+}
+
+void RedisCircuitBreaker::OnRecorded(const std::string& key,
+                                     const RedisReply& reply) {
+  std::string state;
+  absl::Duration remaining;
+  if (!ReadState(reply, 7, &state, &remaining)) return;
+  set_->SetView(key, ParseBreakerState(state), remaining);
+  if (reply.elements[2].integer == 1) {
+    v1::BreakerEvent event =
+        Event(key, BreakerState::kOpen, reply.elements[6].integer);
+    event.set_calls(static_cast<uint64_t>(reply.elements[3].integer));
+    event.set_failures(static_cast<uint64_t>(reply.elements[4].integer));
+    event.set_failing_workers(
+        static_cast<uint32_t>(reply.elements[5].integer));
+    set_->Report(std::move(event));
+  }
+}
+
+void RedisCircuitBreaker::ProbeDone(absl::string_view key, uint64_t token,
+                                    bool success) {
+  if ((token & kRedisProbe) == 0) {
+    set_->ProbeDoneLocal(key, token, success);
+    return;
+  }
+  auto it = probes_.find(token);
+  if (it == probes_.end()) return;
+  std::string redis_token = std::move(it->second);
+  probes_.erase(it);
+  std::string k(key);
+  std::vector<std::string> args = {redis_token, success ? "1" : "0", k};
+  for (std::string& arg : BreakerConfigArgs(set_->Config(k)))
+    args.push_back(std::move(arg));
+  ++redis_calls_;
+  // On an error the probe's key expires and another worker probes.
+  redis_.EvalSha(BreakerProbeDoneScript(),
+                 {BreakerStateKey(k), BreakerProbeKey(k)}, std::move(args),
+                 [this, alive = alive_, k](absl::StatusOr<RedisReply> reply) {
+                   if (!*alive || !reply.ok()) return;
+                   std::string state;
+                   absl::Duration remaining;
+                   if (!ReadState(*reply, 3, &state, &remaining)) return;
+                   BreakerState parsed = ParseBreakerState(state);
+                   set_->SetView(k, parsed, remaining);
+                   if (reply->elements[2].integer == 1) {
+                     set_->Report(Event(
+                         k, parsed, absl::ToInt64Milliseconds(remaining)));
+                   }
+                 });
+}
+
+}  // namespace fetchfleet::worker
