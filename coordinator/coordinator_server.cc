@@ -16,9 +16,10 @@ CoordinatorServer::CoordinatorServer(CoordinatorOptions options)
     : options_(std::move(options)),
       scheduler_(Clock::Real(), options_.scheduler),
       limits_(&loop_, &scheduler_, options_.redis),
+      breakers_(&loop_, &scheduler_, options_.redis),
       job_service_(&loop_, &scheduler_),
       worker_service_(&loop_, &scheduler_),
-      admin_service_(&loop_, &scheduler_, &limits_) {}
+      admin_service_(&loop_, &scheduler_, &limits_, &breakers_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorOptions options) {
@@ -47,6 +48,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   self->loop_.Post([raw = self.get()] {
     raw->ScheduleSweep();
     raw->limits_.Start();
+    raw->breakers_.Start();
   });
   return self;
 }

@@ -52,6 +52,7 @@ class CoordinatorServer {
   EventLoop loop_;
   Scheduler scheduler_;
   LimitRegistry limits_;
+  BreakerRegistry breakers_;
   JobServiceImpl job_service_;
   WorkerServiceImpl worker_service_;
   AdminServiceImpl admin_service_;

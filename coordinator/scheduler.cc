@@ -208,12 +208,20 @@ void Scheduler::Dispatch() {
         job->OnDispatched();
         absl::Duration per_attempt =
             absl::Milliseconds(request.timeout_ms()) + options_.max_backoff;
-        absl::Time deadline =
-            now +
-            per_attempt * static_cast<int64_t>(
-                              std::max<uint32_t>(request.max_attempts(), 1)) +
-            options_.lease_slack;
+        int64_t attempts = std::max<uint32_t>(request.max_attempts(), 1);
+        // --on-open=wait: a request may wait at an open breaker for as long
+        // as its attempts could take.
+        uint32_t breaker_wait_ms =
+            job->options().on_open() == v1::ON_OPEN_WAIT
+                ? static_cast<uint32_t>(std::min<int64_t>(
+                      attempts * std::max<uint32_t>(request.timeout_ms(), 1),
+                      kMaxTimeoutMs))
+                : 0;
+        absl::Time deadline = now + per_attempt * attempts +
+                              absl::Milliseconds(breaker_wait_ms) +
+                              options_.lease_slack;
         v1::Assignment* assignment = outgoing[id].add_assignments();
+        assignment->set_breaker_wait_ms(breaker_wait_ms);
         *assignment->mutable_request() = request;
         assignment->set_include_headers(job->options().include_headers());
         assignment->set_body_cap_bytes(job->options().body_cap_bytes());
@@ -301,6 +309,62 @@ uint32_t Scheduler::LiveWorkers() const {
   return live;
 }
 
+void Scheduler::SetBreakers(v1::BreakerTable table) {
+  breakers_ = std::move(table);
+  for (auto& [id, worker] : workers_) {
+    v1::CoordinatorMessage message;
+    *message.mutable_breakers() = breakers_;
+    worker.channel->Send(std::move(message));
+  }
+}
+
+void Scheduler::ResetBreaker(const std::string& key) {
+  breaker_reports_.erase(key);
+  for (auto& [id, worker] : workers_) {
+    v1::CoordinatorMessage message;
+    message.add_breaker_resets(key);
+    worker.channel->Send(std::move(message));
+  }
+  FF_LOG(INFO) << "breaker " << key << " reset by an operator";
+}
+
+void Scheduler::OnBreakerEvent(const WorkerState& worker,
+                               const v1::BreakerEvent& event) {
+  // Each change is reported by the one worker whose call made it, so this
+  // logs once per change, fleet-wide.
+  ++breaker_changes_;
+  BreakerReport& report = breaker_reports_[event.key()];
+  report.event = event;
+  report.at = clock_->Now();
+  report.at_unix_ms = absl::ToUnixMillis(WallNow());
+  ++report.changes;
+  switch (event.state()) {
+    case v1::BREAKER_OPEN:
+      ++report.opened;
+      if (event.calls() > 0) {
+        FF_LOG(WARNING) << "breaker " << event.key() << " opened: "
+                        << event.failures() << " of " << event.calls()
+                        << " calls failed in the window, on "
+                        << event.failing_workers() << " worker(s); open for "
+                        << event.open_ms() << " ms (tripped by "
+                        << worker.name << ")";
+      } else {
+        FF_LOG(WARNING) << "breaker " << event.key()
+                        << " re-opened: the probe failed; open for "
+                        << event.open_ms() << " ms (probe by " << worker.name
+                        << ")";
+      }
+      break;
+    case v1::BREAKER_HALF_OPEN:
+      FF_LOG(INFO) << "breaker " << event.key() << " half-open: "
+                   << worker.name << " sends the one probe";
+      break;
+    default:
+      FF_LOG(INFO) << "breaker " << event.key()
+                   << " closed: the probe succeeded (" << worker.name << ")";
+  }
+}
+
 void Scheduler::BroadcastLimits() {
   announced_live_workers_ = LiveWorkers();
   v1::LimitTable table =
@@ -330,6 +394,7 @@ uint64_t Scheduler::AddWorker(WorkerChannel* channel, std::string name,
   v1::CoordinatorMessage welcome;
   welcome.set_heartbeat_interval_ms(
       absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  *welcome.mutable_breakers() = breakers_;
   channel->Send(std::move(welcome));
   // Everyone hears the new worker count (for --redis-failure=local), the new
   // worker the whole table.
@@ -361,6 +426,8 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
     }
   }
   if (paused || LiveWorkers() != announced_live_workers_) BroadcastLimits();
+  for (const v1::BreakerEvent& event : message.breaker_events())
+    OnBreakerEvent(worker, event);
 
   std::vector<Job*> touched;
   for (const v1::Completion& completion : message.completions()) {

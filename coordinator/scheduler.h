@@ -95,6 +95,27 @@ class Scheduler {
   // ListLimits: each limit and pause, with achieved rates and waiting counts.
   v1::LimitTable ListLimits() const;
 
+  // --- circuit breakers
+  // SetBreakers installs the breaker settings (from the BreakerRegistry) and
+  // tells every worker.
+  void SetBreakers(v1::BreakerTable table);
+  const v1::BreakerTable& breakers() const { return breakers_; }
+  // ResetBreaker tells every worker to forget `key`'s breaker.
+  void ResetBreaker(const std::string& key);
+  // BreakerReport: the last state change workers reported for a key (the
+  // listing without Redis) and the changes counted.
+  struct BreakerReport {
+    v1::BreakerEvent event;
+    absl::Time at;
+    int64_t at_unix_ms = 0;
+    uint64_t opened = 0;  // changes to open (trips and failed probes)
+    uint64_t changes = 0;
+  };
+  const std::map<std::string, BreakerReport>& breaker_reports() const {
+    return breaker_reports_;
+  }
+  uint64_t breaker_changes() const { return breaker_changes_; }
+
   // --- workers
   uint64_t AddWorker(WorkerChannel* channel, std::string name,
                      std::string peer);
@@ -134,6 +155,8 @@ class Scheduler {
   void EndLease(const std::string& key, uint32_t attempts);
   void ReleaseParked(const std::string& key);
   void BroadcastLimits();
+  void OnBreakerEvent(const WorkerState& worker,
+                      const v1::BreakerEvent& event);
   uint32_t LiveWorkers() const;
   void ForgetOldJobs();
 
@@ -155,6 +178,9 @@ class Scheduler {
   LeaseTable leases_;
   KeyGate gate_;
   uint32_t announced_live_workers_ = 0;
+  v1::BreakerTable breakers_;
+  std::map<std::string, BreakerReport> breaker_reports_;
+  uint64_t breaker_changes_ = 0;
   uint64_t dropped_results_ = 0;
 };
 

@@ -180,4 +180,67 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeleteLimit(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ListBreakers(
+    grpc::CallbackServerContext* context,
+    const v1::ListBreakersRequest* /*request*/,
+    v1::ListBreakersResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  loop_->Post([this, reactor, response] {
+    breakers_->List(
+        [reactor, response](absl::StatusOr<v1::ListBreakersResponse> listed) {
+          if (listed.ok()) *response = std::move(*listed);
+          reactor->Finish(ToGrpcStatus(listed.status()));
+        });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetBreaker(
+    grpc::CallbackServerContext* context, const v1::SetBreakerRequest* request,
+    v1::BreakerInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status key_ok = CheckRateKey(request->key()); !key_ok.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 std::string(key_ok.message())));
+    return reactor;
+  }
+  BreakerConfig config = BreakerConfig::FromProto(request->config());
+  if (absl::Status valid = config.Validate(); !valid.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 std::string(valid.message())));
+    return reactor;
+  }
+  std::string key = request->key();
+  loop_->Post([this, reactor, response, key, config] {
+    breakers_->Set(key, config,
+                   [reactor, response, key, config](absl::Status s) {
+                     response->set_key(key);
+                     response->set_configured(true);
+                     *response->mutable_config() = config.ToProto();
+                     reactor->Finish(ToGrpcStatus(s));
+                   });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ResetBreaker(
+    grpc::CallbackServerContext* context, const v1::BreakerRef* request,
+    v1::BreakerInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status key_ok = CheckRateKey(request->key()); !key_ok.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 std::string(key_ok.message())));
+    return reactor;
+  }
+  std::string key = request->key();
+  loop_->Post([this, reactor, response, key] {
+    breakers_->Reset(key, [reactor, response, key](absl::Status s) {
+      response->set_key(key);
+      response->set_state(v1::BREAKER_CLOSED);
+      reactor->Finish(ToGrpcStatus(s));
+    });
+  });
+  return reactor;
+}
+
 }  // namespace fetchfleet::coordinator

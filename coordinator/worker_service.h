@@ -9,6 +9,7 @@
 #pragma once
 
 #include "common/event_loop.h"
+#include "coordinator/breaker_registry.h"
 #include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
 #include "proto/fetchfleet.grpc.pb.h"
@@ -30,8 +31,12 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler, LimitRegistry* limits)
-      : loop_(loop), scheduler_(scheduler), limits_(limits) {}
+  AdminServiceImpl(EventLoop* loop, Scheduler* scheduler, LimitRegistry* limits,
+                   BreakerRegistry* breakers)
+      : loop_(loop),
+        scheduler_(scheduler),
+        limits_(limits),
+        breakers_(breakers) {}
 
   grpc::ServerUnaryReactor* ListWorkers(
       grpc::CallbackServerContext* context,
@@ -46,11 +51,22 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* DeleteLimit(grpc::CallbackServerContext* context,
                                         const v1::DeleteLimitRequest* request,
                                         v1::KeyLimit* response) override;
+  grpc::ServerUnaryReactor* ListBreakers(
+      grpc::CallbackServerContext* context,
+      const v1::ListBreakersRequest* request,
+      v1::ListBreakersResponse* response) override;
+  grpc::ServerUnaryReactor* SetBreaker(grpc::CallbackServerContext* context,
+                                       const v1::SetBreakerRequest* request,
+                                       v1::BreakerInfo* response) override;
+  grpc::ServerUnaryReactor* ResetBreaker(grpc::CallbackServerContext* context,
+                                         const v1::BreakerRef* request,
+                                         v1::BreakerInfo* response) override;
 
  private:
   EventLoop* const loop_;
   Scheduler* const scheduler_;
   LimitRegistry* const limits_;
+  BreakerRegistry* const breakers_;
 };
 
 }  // namespace fetchfleet::coordinator

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/request_parser.h"
 #include "fetchctl/admin_commands.h"
+#include "fetchctl/breaker_commands.h"
 #include "fetchctl/embedded_fleet.h"
 #include "fetchctl/job_client.h"
 
@@ -36,6 +37,12 @@ constexpr char kUsage[] =
     "  limits list            fleet-wide rate limits, achieved rates, pauses\n"
     "  limits set KEY RATE    set a limit (RATE like 10/s, 600/m; --burst N)\n"
     "  limits delete KEY      remove a limit\n"
+    "  breakers list          shared circuit breakers: state, failure rate, "
+    "next probe\n"
+    "  breakers set KEY       change a key's breaker settings (see --help)\n"
+    "  breakers reset KEY     close a breaker and clear its window\n"
+    "  aggregate FILE         one fan-out call (gateway): prints the merged "
+    "JSON\n"
     "  run [FILE|-]           the whole fleet in this process (no coordinator, "
     "no Redis)\n\n"
     "Run `fetchctl COMMAND --help` for a command's flags.";
@@ -51,6 +58,7 @@ struct JobFlags {
   int64_t max_body = kDefaultBodyCapBytes;
   std::vector<std::string> rates;
   std::vector<std::string> bursts;
+  std::string on_open = "fail";
 };
 
 void AddJobFlags(FlagSet* flags, JobFlags* job) {
@@ -69,6 +77,9 @@ void AddJobFlags(FlagSet* flags, JobFlags* job) {
                     "the job starts, e.g. api.example=10/s (repeatable)");
   flags->StringList("burst", &job->bursts,
                     "KEY=N: the burst for a --rate key (default 1)");
+  flags->String("on-open", &job->on_open,
+                "what a request does at an open circuit breaker: fail "
+                "(circuit_open at once) or wait (up to its attempts' time)");
 }
 
 absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
@@ -85,7 +96,11 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
   if (job.max_body < 1 || job.max_body > (64 << 20)) {
     return absl::InvalidArgumentError("--max-body must be from 1 to 67108864");
   }
+  if (job.on_open != "fail" && job.on_open != "wait")
+    return absl::InvalidArgumentError("--on-open must be fail or wait");
   v1::JobOptions options;
+  options.set_on_open(job.on_open == "wait" ? v1::ON_OPEN_WAIT
+                                            : v1::ON_OPEN_FAIL);
   options.set_max_attempts(job.max_attempts);
   options.set_timeout_ms(timeout_ms);
   options.set_concurrency(job.concurrency);
@@ -136,6 +151,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> allow_cidrs;
   int64_t max_inflight = 512;
   int64_t burst = 1;
+  BreakerFlags breaker_flags;
   FlagSet flags(absl::StrCat("usage: fetchctl ", command, " [flags] [args]"),
                 "");
   flags.String("coordinator", &coordinator,
@@ -159,6 +175,8 @@ int Main(int argc, char** argv) {
     flags.Bool("no-progress", &job.no_progress, "no progress bar");
   } else if (command == "limits") {
     flags.Int("burst", &burst, "limits set: how many may start at once");
+  } else if (command == "breakers") {
+    breaker_flags.Register(&flags);
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
              command != "workers") {
     return Usage(absl::StrCat("unknown command \"", command, "\"\n\n", kUsage));
@@ -245,6 +263,8 @@ int Main(int argc, char** argv) {
     return SubmitJob(channel, job_options, input.get(), output);
   }
   if (command == "limits") return LimitsCommand(channel, *args, burst);
+  if (command == "breakers")
+    return BreakersCommand(channel, *args, breaker_flags);
   if (command == "watch") {
     if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;
     return WatchJob(channel, (*args)[0], from_seq, output);

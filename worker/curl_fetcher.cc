@@ -123,6 +123,10 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
   curl_easy_setopt(e, CURLOPT_URL, request.url().c_str());
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  // No proxy from the environment (http_proxy and friends): the egress
+  // policy judges the address connected to, which through a proxy would be
+  // the proxy's.
+  curl_easy_setopt(e, CURLOPT_PROXY, "");
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
