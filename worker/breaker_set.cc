@@ -161,6 +161,18 @@ void BreakerSet::ProbeDoneLocal(absl::string_view key, uint64_t token,
   if (event) Report(std::move(*event));
 }
 
+bool BreakerSet::LocalClosed(absl::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = local_.find(key);
+  return it == local_.end() || it->second.state() == BreakerState::kClosed;
+}
+
+bool BreakerSet::ViewClosed(absl::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = views_.find(key);
+  return it == views_.end() || it->second.state == BreakerState::kClosed;
+}
+
 void BreakerSet::Reset(absl::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
   local_.erase(key);

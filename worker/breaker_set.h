@@ -59,6 +59,9 @@ class BreakerSet {
                                 absl::Duration probe_ttl);
   void RecordLocal(absl::string_view key, int64_t successes, int64_t failures);
   void ProbeDoneLocal(absl::string_view key, uint64_t token, bool success);
+  bool LocalClosed(absl::string_view key) const;
+  // ViewClosed: no open period and no probe out, as far as the view knows.
+  bool ViewClosed(absl::string_view key) const;
 
   // Reset forgets a key's local breaker and view (an operator's reset).
   void Reset(absl::string_view key);

@@ -28,6 +28,10 @@ class CircuitBreaker {
   virtual void ProbeDone(absl::string_view key, uint64_t token,
                          bool success) = 0;
   virtual BreakerConfig Config(absl::string_view key) = 0;
+  // Closed: whether a call admitted earlier may still start now. A request
+  // that waited for its rate slot checks again, so a breaker that opened
+  // meanwhile stops it (one map lookup, no Redis).
+  virtual bool Closed(absl::string_view key) = 0;
 };
 
 // LocalCircuitBreaker: the worker's BreakerSet's local breakers.
@@ -50,6 +54,9 @@ class LocalCircuitBreaker final : public CircuitBreaker {
   }
   BreakerConfig Config(absl::string_view key) override {
     return set_->Config(key);
+  }
+  bool Closed(absl::string_view key) override {
+    return set_->LocalClosed(key);
   }
 
  private:

@@ -105,9 +105,11 @@ void CoordinatorLink::Send(v1::WorkerMessage message) {
 namespace {
 
 // Only completions (with the credit they return) may wait to be batched; a
-// hello, a drain notice or handed-back leases go at once.
+// hello, a drain notice, handed-back leases, an upstream's pause and a breaker
+// change go at once.
 bool CanWait(const v1::WorkerMessage& m) {
-  return m.name().empty() && !m.draining() && m.released_size() == 0;
+  return m.name().empty() && !m.draining() && m.released_size() == 0 &&
+         m.paused_size() == 0 && m.breaker_events_size() == 0;
 }
 
 }  // namespace
@@ -141,20 +143,28 @@ void CoordinatorLink::WriteQueued() {
     loop_->CancelTimer(batch_timer_);
     batch_timer_ = 0;
   }
-  v1::WorkerMessage merged = std::move(queue_.front());
-  for (size_t i = 1; i < queue_.size(); ++i) {
-    v1::WorkerMessage& m = queue_[i];
+  v1::WorkerMessage merged = MergeWorkerMessages(&queue_);
+  writing_ = true;
+  last_send_ = loop_->Now();
+  stream_->Write(std::move(merged));
+}
+
+v1::WorkerMessage MergeWorkerMessages(std::vector<v1::WorkerMessage>* queue) {
+  v1::WorkerMessage merged = std::move(queue->front());
+  for (size_t i = 1; i < queue->size(); ++i) {
+    v1::WorkerMessage& m = (*queue)[i];
     merged.set_credit(merged.credit() + m.credit());
     for (auto& c : *m.mutable_completions())
       *merged.add_completions() = std::move(c);
     for (uint64_t id : m.released()) merged.add_released(id);
+    for (auto& p : *m.mutable_paused()) *merged.add_paused() = std::move(p);
+    for (auto& e : *m.mutable_breaker_events())
+      *merged.add_breaker_events() = std::move(e);
     merged.set_draining(merged.draining() || m.draining());
     merged.set_in_flight(m.in_flight());
   }
-  queue_.clear();
-  writing_ = true;
-  last_send_ = loop_->Now();
-  stream_->Write(std::move(merged));
+  queue->clear();
+  return merged;
 }
 
 void CoordinatorLink::OnStreamMessage(Stream* stream,

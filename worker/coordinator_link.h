@@ -27,6 +27,11 @@
 
 namespace fetchfleet::worker {
 
+// MergeWorkerMessages folds queued messages into one (credit summed, every
+// completion, release, pause and breaker change kept; the latest in-flight
+// count) and empties the queue, which must not be empty.
+v1::WorkerMessage MergeWorkerMessages(std::vector<v1::WorkerMessage>* queue);
+
 class CoordinatorLink {
  public:
   class Handler {

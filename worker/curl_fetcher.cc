@@ -127,6 +127,11 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
   // policy judges the address connected to, which through a proxy would be
   // the proxy's.
   curl_easy_setopt(e, CURLOPT_PROXY, "");
+  if (!options_.source_address.empty()) {
+    // "host!": an address, never an interface name (no lookup).
+    curl_easy_setopt(e, CURLOPT_INTERFACE,
+                     ("host!" + options_.source_address).c_str());
+  }
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);

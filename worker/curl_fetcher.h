@@ -52,6 +52,8 @@ class CurlFetcher {
     long max_total_connections = 0;  // 0 = no cap
     long max_connects = 1024;        // connection cache size
     std::string user_agent = "fetchfleet/0.1";
+    // Local address to connect from; empty: the system's choice.
+    std::string source_address;
   };
 
   CurlFetcher(EventLoop* loop, const EgressPolicy* policy, Options options);

@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
   flags.StringList("allow-cidr", &allow_cidrs,
                    "let the egress policy connect to this range (repeatable), "
                    "e.g. 127.0.0.0/8");
+  flags.String("source-address", &options.fetcher.source_address,
+               "connect to upstreams from this local IP address (a "
+               "multi-homed host's egress address); unset: the system's "
+               "choice");
   flags.Duration("drain-timeout", &options.drain_timeout,
                  "on SIGTERM, how long in-flight requests may take to finish");
   std::string redis;
@@ -92,6 +96,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (!options.fetcher.source_address.empty() &&
+      !Cidr::Parse(options.fetcher.source_address).ok()) {
+    std::fprintf(stderr, "--source-address must be an IP address, not %s\n",
+                 options.fetcher.source_address.c_str());
+    return 2;
+  }
   EgressPolicy policy;
   for (const std::string& text : allow_cidrs) {
     auto cidr = Cidr::Parse(text);

@@ -47,6 +47,9 @@ class RedisCircuitBreaker final : public CircuitBreaker {
   BreakerConfig Config(absl::string_view key) override {
     return set_->Config(key);
   }
+  bool Closed(absl::string_view key) override {
+    return redis_.connected() ? set_->ViewClosed(key) : set_->LocalClosed(key);
+  }
 
   uint64_t redis_calls() const { return redis_calls_; }
 

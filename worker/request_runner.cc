@@ -153,6 +153,12 @@ void RequestRunner::WaitForSlot(Task* task) {
 }
 
 void RequestRunner::StartAttempt(Task* task) {
+  if (task->probe_token == 0 && !breaker_->Closed(task->request.rate_key())) {
+    // The breaker opened while this request waited for its slot: the slot is
+    // lost, the attempt is not.
+    CheckBreaker(task);
+    return;
+  }
   if (task->attempts == 0)
     BudgetFor(task->request.rate_key()).OnFirstAttempt(loop_->Now());
   ++task->attempts;

@@ -253,6 +253,17 @@ std::string HttpTestServer::Respond(
     absl::StrAppend(&json, "}, \"body\": ", JsonQuote(body), "}");
     return Response(200, json, {"Content-Type: application/json"});
   }
+  // /switch/NAME: a service the test (or /switch/NAME/down and /up) takes
+  // down and brings back: 503 while down, else {"name": NAME}.
+  if (parts.size() >= 2 && parts[0] == "switch") {
+    if (parts.size() == 3 && (parts[2] == "down" || parts[2] == "up")) {
+      SetDown(parts[1], parts[2] == "down");
+      return Response(200, absl::StrCat(parts[1], " is ", parts[2]));
+    }
+    if (IsDown(parts[1])) return Response(503, "down");
+    return Response(200, absl::StrCat("{\"name\": ", JsonQuote(parts[1]), "}"),
+                    {"Content-Type: application/json"});
+  }
   if (parts.size() == 2 && parts[0] == "json") {
     return Response(200, absl::StrCat("{\"name\": ", JsonQuote(parts[1]), "}"),
                     {"Content-Type: application/json"});

@@ -47,6 +47,20 @@ class HttpTestServer {
     return rejected_;
   }
   std::vector<std::pair<std::string, absl::Time>> Arrivals() const;
+  // SetDown takes /switch/NAME down (503 until brought back; GET
+  // /switch/NAME/down and /switch/NAME/up do the same over HTTP).
+  void SetDown(const std::string& name, bool down) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (down) {
+      down_.insert(name);
+    } else {
+      down_.erase(name);
+    }
+  }
+  bool IsDown(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return down_.count(name) > 0;
+  }
 
   void Stop();
 
@@ -68,6 +82,7 @@ class HttpTestServer {
   std::map<std::string, int> counters_;
   std::map<std::string, std::deque<absl::Time>> strict_;
   int rejected_ = 0;
+  std::set<std::string> down_;
   std::vector<std::pair<std::string, absl::Time>> arrivals_;
   std::atomic<int> in_progress_{0};
   std::atomic<int> max_concurrent_{0};
