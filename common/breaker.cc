@@ -73,8 +73,7 @@ absl::Status BreakerConfig::Validate() const {
   if (quorum < 1 || quorum > 1000)
     return absl::InvalidArgumentError("quorum must be from 1 to 1000");
   if (slow_call < absl::ZeroDuration() || slow_call > absl::Seconds(600))
-    return absl::InvalidArgumentError(
-        "slow-call must be from 0 (off) to 600s");
+    return absl::InvalidArgumentError("slow-call must be from 0 (off) to 600s");
   return absl::OkStatus();
 }
 
@@ -175,8 +174,7 @@ bool Breaker::Record(absl::Time now, absl::string_view worker,
   }
   if (state_ != BreakerState::kClosed) return false;
   Window window = Counts(now);
-  int64_t quorum =
-      std::max<int64_t>(std::min(config_.quorum, live_workers), 1);
+  int64_t quorum = std::max<int64_t>(std::min(config_.quorum, live_workers), 1);
   if (window.calls < config_.min_calls ||
       static_cast<double>(window.failures) <
           config_.failure_ratio * static_cast<double>(window.calls) ||
@@ -259,8 +257,7 @@ bool RetryBudget::Idle(absl::Time now) const {
   return buckets_.empty() ||
          buckets_.back().second <
              SecondOf(now) -
-                 std::max<int64_t>(absl::ToInt64Seconds(config_.window), 1) +
-                 1;
+                 std::max<int64_t>(absl::ToInt64Seconds(config_.window), 1) + 1;
 }
 
 bool RetryBudget::TryRetry(absl::Time now) {

@@ -67,12 +67,12 @@ std::string BreakerKeyFromStateKey(absl::string_view name) {
 }
 
 std::vector<std::string> BreakerConfigArgs(const BreakerConfig& config) {
-  return {absl::StrCat(std::max<int64_t>(absl::ToInt64Seconds(config.window),
-                                         1)),
-          absl::StrCat(config.min_calls),
-          absl::StrFormat("%.6f", config.failure_ratio),
-          absl::StrCat(absl::ToInt64Milliseconds(config.open)),
-          absl::StrCat(absl::ToInt64Milliseconds(config.max_open))};
+  return {
+      absl::StrCat(std::max<int64_t>(absl::ToInt64Seconds(config.window), 1)),
+      absl::StrCat(config.min_calls),
+      absl::StrFormat("%.6f", config.failure_ratio),
+      absl::StrCat(absl::ToInt64Milliseconds(config.open)),
+      absl::StrCat(absl::ToInt64Milliseconds(config.max_open))};
 }
 
 BreakerState ParseBreakerState(absl::string_view name) {

@@ -11,8 +11,8 @@ const absl::Duration kProbeTtl = absl::Seconds(10);
 AttemptOutcome Http(int status) {
   AttemptOutcome outcome;
   outcome.http_status = status;
-  outcome.error = status >= 200 && status < 300 ? v1::ERROR_NONE
-                                                : v1::ERROR_HTTP_STATUS;
+  outcome.error =
+      status >= 200 && status < 300 ? v1::ERROR_NONE : v1::ERROR_HTTP_STATUS;
   return outcome;
 }
 
@@ -110,8 +110,8 @@ TEST(Breaker, WindowSlides) {
 TEST(Breaker, OpenRefusesThenOneProbe) {
   Breaker breaker;
   ASSERT_TRUE(breaker.Record(kStart, "a", 0, 10, 1));
-  Breaker::Admission refused = breaker.Admit(kStart + absl::Seconds(1),
-                                             kProbeTtl);
+  Breaker::Admission refused =
+      breaker.Admit(kStart + absl::Seconds(1), kProbeTtl);
   EXPECT_EQ(refused.verdict, Breaker::Verdict::kRefuse);
   EXPECT_EQ(refused.retry_at, kStart + absl::Seconds(5));
   absl::Time later = kStart + absl::Seconds(5);
@@ -145,10 +145,10 @@ TEST(Breaker, FailedProbesDoubleTheOpenPeriodUpToTheCap) {
     EXPECT_EQ(breaker.state(), BreakerState::kOpen);
     periods.push_back(breaker.open_until() - now);
   }
-  EXPECT_EQ(periods, (std::vector<absl::Duration>{
-                         absl::Seconds(10), absl::Seconds(20),
-                         absl::Seconds(30), absl::Seconds(30),
-                         absl::Seconds(30)}));
+  EXPECT_EQ(periods,
+            (std::vector<absl::Duration>{absl::Seconds(10), absl::Seconds(20),
+                                         absl::Seconds(30), absl::Seconds(30),
+                                         absl::Seconds(30)}));
   EXPECT_EQ(breaker.trips(), 1);
 }
 
@@ -158,9 +158,9 @@ TEST(Breaker, LostProbeIsReplacedAfterItsTtl) {
   absl::Time now = breaker.open_until();
   Breaker::Admission first = breaker.Admit(now, kProbeTtl);
   ASSERT_EQ(first.verdict, Breaker::Verdict::kProbe);
-  EXPECT_EQ(breaker.Admit(now + kProbeTtl - absl::Milliseconds(1), kProbeTtl)
-                .verdict,
-            Breaker::Verdict::kRefuse);
+  EXPECT_EQ(
+      breaker.Admit(now + kProbeTtl - absl::Milliseconds(1), kProbeTtl).verdict,
+      Breaker::Verdict::kRefuse);
   Breaker::Admission second = breaker.Admit(now + kProbeTtl, kProbeTtl);
   ASSERT_EQ(second.verdict, Breaker::Verdict::kProbe);
   // The first probe's late answer is stale.

@@ -233,6 +233,14 @@ absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url) {
   return std::string(host_text);
 }
 
+absl::StatusOr<v1::FetchRequest> ParseRequestObject(absl::string_view json) {
+  v1::FetchRequest request;
+  absl::Status status = ParseJsonRequest(json, &request);
+  if (status.ok()) status = ValidateRequest(&request);
+  if (!status.ok()) return status;
+  return request;
+}
+
 ParsedLine ParseRequestLine(absl::string_view line, uint64_t line_number,
                             uint64_t index, const v1::JobOptions& options) {
   ParsedLine parsed;

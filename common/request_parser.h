@@ -48,6 +48,10 @@ struct ParsedLine {
 ParsedLine ParseRequestLine(absl::string_view line, uint64_t line_number,
                             uint64_t index, const v1::JobOptions& options);
 
+// ParseRequestObject reads one request from a JSON object's text (the fields
+// of a JSON request line) and validates it; defaults are not filled in.
+absl::StatusOr<v1::FetchRequest> ParseRequestObject(absl::string_view json);
+
 // ValidateFetchUrl checks an http(s) URL and returns its host name
 // (lower-cased, without port or brackets) for the default rate key.
 absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url);

@@ -129,18 +129,18 @@ void BreakerRegistry::Set(const std::string& key, BreakerConfig config,
     done(absl::OkStatus());
     return;
   }
-  redis_->Command({"HSET", kBreakersKey, key, Encode(config)},
-                  [install, done = std::move(done)](
-                      absl::StatusOr<RedisReply> reply) mutable {
-                    if (!reply.ok()) {
-                      done(absl::UnavailableError(
-                          absl::StrCat("the settings were not stored: ",
-                                       reply.status().message())));
-                      return;
-                    }
-                    install();
-                    done(absl::OkStatus());
-                  });
+  redis_->Command(
+      {"HSET", kBreakersKey, key, Encode(config)},
+      [install,
+       done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        if (!reply.ok()) {
+          done(absl::UnavailableError(absl::StrCat(
+              "the settings were not stored: ", reply.status().message())));
+          return;
+        }
+        install();
+        done(absl::OkStatus());
+      });
 }
 
 void BreakerRegistry::Reset(const std::string& key, Done done) {
@@ -150,8 +150,7 @@ void BreakerRegistry::Reset(const std::string& key, Done done) {
     return;
   }
   redis_->EvalSha(
-      BreakerResetScript(), {BreakerStateKey(key), BreakerProbeKey(key)},
-      {key},
+      BreakerResetScript(), {BreakerStateKey(key), BreakerProbeKey(key)}, {key},
       [this, key,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
         if (!reply.ok()) {
@@ -188,10 +187,10 @@ v1::BreakerInfo BreakerRegistry::LocalInfo(const std::string& key) const {
   if (report.event.state() == v1::BREAKER_OPEN) {
     info.set_opened_at_unix_ms(report.at_unix_ms);
     info.set_open_ms(report.event.open_ms());
-    absl::Duration left = report.at +
-                          absl::Milliseconds(static_cast<int64_t>(
-                              report.event.open_ms())) -
-                          Clock::Real()->Now();
+    absl::Duration left =
+        report.at +
+        absl::Milliseconds(static_cast<int64_t>(report.event.open_ms())) -
+        Clock::Real()->Now();
     info.set_next_probe_ms(static_cast<uint64_t>(
         std::max<int64_t>(absl::ToInt64Milliseconds(left), 0)));
   }
@@ -275,8 +274,8 @@ void BreakerRegistry::ReadStates(std::vector<std::string> keys, Listed done) {
   }
   for (int i = 0; i < gather->response.breakers_size(); ++i) {
     const std::string& key = keys[i];
-    BreakerConfig config = BreakerConfig::FromProto(
-        gather->response.breakers(i).config());
+    BreakerConfig config =
+        BreakerConfig::FromProto(gather->response.breakers(i).config());
     redis_->EvalSha(
         BreakerStatusScript(), {BreakerStateKey(key)},
         {absl::StrCat(absl::ToInt64Seconds(config.window))},

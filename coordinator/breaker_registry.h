@@ -54,9 +54,9 @@ class BreakerRegistry {
   v1::BreakerInfo BaseInfo(const std::string& key) const;
   v1::BreakerInfo LocalInfo(const std::string& key) const;
   // Scan collects the rate keys that have breaker state in Redis.
-  void Scan(std::string cursor, std::vector<std::string> found,
-            absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)>
-                done);
+  void Scan(
+      std::string cursor, std::vector<std::string> found,
+      absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)> done);
   void ReadStates(std::vector<std::string> keys, Listed done);
 
   EventLoop* const loop_;

@@ -19,7 +19,8 @@ CoordinatorServer::CoordinatorServer(CoordinatorOptions options)
       breakers_(&loop_, &scheduler_, options_.redis),
       job_service_(&loop_, &scheduler_),
       worker_service_(&loop_, &scheduler_),
-      admin_service_(&loop_, &scheduler_, &limits_, &breakers_) {}
+      admin_service_(&loop_, &scheduler_, &limits_, &breakers_),
+      gateway_service_(&loop_, &scheduler_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorOptions options) {
@@ -37,6 +38,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(&self->job_service_);
   builder.RegisterService(&self->worker_service_);
   builder.RegisterService(&self->admin_service_);
+  builder.RegisterService(&self->gateway_service_);
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr ||
       (!self->options_.listen.empty() && self->port_ == 0)) {

@@ -1,5 +1,5 @@
 // CoordinatorServer: wires a coordinator together: one loop thread that owns
-// the Scheduler, the three gRPC services on the callback API, the gRPC health
+// the Scheduler, the four gRPC services on the callback API, the gRPC health
 // service and server reflection (so grpcurl works), and the sweep timer.
 // `fetchctl run` embeds one in-process.
 //
@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/event_loop.h"
+#include "coordinator/gateway_service.h"
 #include "coordinator/job_service.h"
 #include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
@@ -56,6 +57,7 @@ class CoordinatorServer {
   JobServiceImpl job_service_;
   WorkerServiceImpl worker_service_;
   AdminServiceImpl admin_service_;
+  GatewayServiceImpl gateway_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread loop_thread_;
   int port_ = 0;

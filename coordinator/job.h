@@ -48,6 +48,9 @@ class Job {
       const Clock* clock, int64_t created_unix_ms);
 
   const std::string& id() const { return id_; }
+  // Interactive: an Aggregate call's parts, dispatched ahead of batch jobs.
+  bool interactive() const { return interactive_; }
+  void set_interactive() { interactive_ = true; }
   const v1::JobOptions& options() const { return options_; }
   v1::JobState state() const { return state_; }
   bool ended() const {
@@ -124,6 +127,7 @@ class Job {
   const absl::Time created_;
   const int64_t created_unix_ms_;
   absl::Time ended_at_ = absl::InfiniteFuture();
+  bool interactive_ = false;
 
   v1::JobState state_ = v1::JOB_RUNNING;
   bool input_closed_ = false;

@@ -15,12 +15,18 @@ Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
 // ---------------------------------------------------------------------------------------
 // Jobs
 
-Job* Scheduler::CreateJob(v1::JobOptions options) {
+std::string Scheduler::NewJobId(absl::string_view prefix) {
   std::string id;
   do {
-    id = absl::StrFormat(
-        "j-%012x", absl::Uniform<uint64_t>(id_gen_, 0, uint64_t{1} << 48));
+    id =
+        absl::StrFormat("%s-%012x", prefix,
+                        absl::Uniform<uint64_t>(id_gen_, 0, uint64_t{1} << 48));
   } while (jobs_.count(id) > 0);
+  return id;
+}
+
+Job* Scheduler::CreateJob(v1::JobOptions options) {
+  std::string id = NewJobId("j");
   auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
                                    clock_, absl::ToUnixMillis(WallNow()));
   Job* raw = job.get();
@@ -67,6 +73,30 @@ void Scheduler::DetachInput(Job* job, InputStream* stream) {
     paused_inputs_.erase(it);
 }
 
+Job* Scheduler::StartInteractive(std::vector<v1::FetchRequest> requests,
+                                 v1::JobOptions options) {
+  std::string id = NewJobId("a");
+  auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
+                                   clock_, absl::ToUnixMillis(WallNow()));
+  Job* raw = job.get();
+  raw->set_interactive();
+  jobs_.emplace(id, std::move(job));
+  interactive_.push_back(raw);
+  for (v1::FetchRequest& request : requests)
+    raw->AddRequest(std::move(request));
+  raw->CloseInput();
+  Dispatch();
+  return raw;
+}
+
+void Scheduler::ForgetJob(Job* job) {
+  if (!job->ended()) return;
+  ended_.erase(std::remove(ended_.begin(), ended_.end(), job), ended_.end());
+  interactive_.erase(std::remove(interactive_.begin(), interactive_.end(), job),
+                     interactive_.end());
+  jobs_.erase(job->id());
+}
+
 absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
   Job* job = FindJob(job_id);
   if (job == nullptr)
@@ -88,7 +118,8 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
       auto w = workers_.find(worker_id);
       if (w != workers_.end()) w->second.channel->Send(std::move(message));
     }
-    FF_LOG(INFO) << "job " << job->id() << " cancelled";
+    if (!job->interactive())
+      FF_LOG(INFO) << "job " << job->id() << " cancelled";
     if (job->ended()) OnJobEnded(job);
     job->NotifyListeners();
   }
@@ -97,7 +128,9 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
 
 std::vector<v1::JobStatus> Scheduler::ListJobs() const {
   std::vector<v1::JobStatus> out;
-  for (const auto& [id, job] : jobs_) out.push_back(job->Status());
+  for (const auto& [id, job] : jobs_) {
+    if (!job->interactive()) out.push_back(job->Status());
+  }
   std::sort(out.begin(), out.end(),
             [](const v1::JobStatus& a, const v1::JobStatus& b) {
               return a.created_unix_ms() < b.created_unix_ms();
@@ -115,8 +148,11 @@ void Scheduler::ResultsDelivered(Job* job, uint64_t seq) {
 void Scheduler::OnJobEnded(Job* job) {
   running_.erase(std::remove(running_.begin(), running_.end(), job),
                  running_.end());
+  interactive_.erase(std::remove(interactive_.begin(), interactive_.end(), job),
+                     interactive_.end());
   paused_inputs_.erase(job);
   ended_.push_back(job);
+  if (job->interactive()) return;  // its caller reports it
   v1::JobStatus status = job->Status();
   FF_LOG(INFO) << "job " << job->id()
                << (job->state() == v1::JOB_CANCELLED ? " cancelled" : " done")
@@ -155,7 +191,11 @@ void Scheduler::ResumeInputs() {
 // ---------------------------------------------------------------------------------------
 // Dispatch
 
-Job* Scheduler::NextDispatchableJob() {
+Job* Scheduler::NextDispatchableJob(bool batch) {
+  for (Job* job : interactive_) {
+    if (job->CanDispatch()) return job;
+  }
+  if (!batch) return nullptr;
   for (size_t tried = 0; tried < running_.size(); ++tried) {
     if (next_job_ >= running_.size()) next_job_ = 0;
     Job* job = running_[next_job_++];
@@ -193,9 +233,13 @@ void Scheduler::Dispatch() {
     for (uint64_t id : order) {
       WorkerState& worker = workers_[id];
       size_t taken = 0;
+      // Batch jobs leave a few credits of each worker to the interactive
+      // lane, so an Aggregate call never waits for batch work to finish.
+      uint64_t reserve = std::max<uint64_t>(
+          worker.max_credit / options_.interactive_reserve_divisor, 1);
       while (taken < options_.dispatch_chunk && worker.credit > 0 &&
              !worker.draining) {
-        Job* job = NextDispatchableJob();
+        Job* job = NextDispatchableJob(worker.credit > reserve);
         if (job == nullptr) break;
         v1::FetchRequest request = job->TakePending();
         if (!gate_.Admit(request.rate_key())) {
@@ -284,7 +328,10 @@ void Scheduler::EndLease(const std::string& key, uint32_t attempts) {
 void Scheduler::ReleaseParked(const std::string& key) {
   if (!gate_.HasParked(key)) return;
   uint64_t room = gate_.Room(key);
-  for (Job* job : running_) {
+  // Interactive jobs' parked requests go first.
+  std::vector<Job*> order = interactive_;
+  order.insert(order.end(), running_.begin(), running_.end());
+  for (Job* job : order) {
     if (room == 0) break;
     size_t moved = job->Unpark(key, room);
     gate_.OnParked(key, -static_cast<int64_t>(moved));
@@ -342,12 +389,12 @@ void Scheduler::OnBreakerEvent(const WorkerState& worker,
     case v1::BREAKER_OPEN:
       ++report.opened;
       if (event.calls() > 0) {
-        FF_LOG(WARNING) << "breaker " << event.key() << " opened: "
-                        << event.failures() << " of " << event.calls()
-                        << " calls failed in the window, on "
+        FF_LOG(WARNING) << "breaker " << event.key()
+                        << " opened: " << event.failures() << " of "
+                        << event.calls() << " calls failed in the window, on "
                         << event.failing_workers() << " worker(s); open for "
-                        << event.open_ms() << " ms (tripped by "
-                        << worker.name << ")";
+                        << event.open_ms() << " ms (tripped by " << worker.name
+                        << ")";
       } else {
         FF_LOG(WARNING) << "breaker " << event.key()
                         << " re-opened: the probe failed; open for "
@@ -356,8 +403,8 @@ void Scheduler::OnBreakerEvent(const WorkerState& worker,
       }
       break;
     case v1::BREAKER_HALF_OPEN:
-      FF_LOG(INFO) << "breaker " << event.key() << " half-open: "
-                   << worker.name << " sends the one probe";
+      FF_LOG(INFO) << "breaker " << event.key() << " half-open: " << worker.name
+                   << " sends the one probe";
       break;
     default:
       FF_LOG(INFO) << "breaker " << event.key()
@@ -410,6 +457,7 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   worker.last_seen = clock_->Now();
   worker.last_seen_unix_ms = absl::ToUnixMillis(WallNow());
   worker.credit += message.credit();
+  worker.max_credit = std::max(worker.max_credit, worker.credit);
   worker.reported_in_flight = message.in_flight();
   if (message.draining() && !worker.draining) {
     worker.draining = true;

@@ -61,6 +61,9 @@ struct SchedulerOptions {
   absl::Duration max_backoff = absl::Seconds(60);
   size_t max_batch = 256;
   size_t dispatch_chunk = 16;  // requests per worker per dealing round
+  // Batch jobs leave 1/divisor of each worker's credit (at least 1) to the
+  // interactive lane.
+  uint64_t interactive_reserve_divisor = 16;
   size_t max_batch_bytes = 4 << 20;
   size_t ended_jobs_kept = 100;
   absl::Duration ended_job_ttl = absl::Hours(1);
@@ -84,6 +87,16 @@ class Scheduler {
   std::vector<v1::JobStatus> ListJobs() const;
   // ResultsDelivered records what a client received and may unpause the job.
   void ResultsDelivered(Job* job, uint64_t seq);
+
+  // --- the interactive lane (Aggregate)
+  // StartInteractive creates a job of `requests` (input closed) that is
+  // dispatched ahead of every batch job, into credit batch jobs may not use.
+  // It is not listed with the jobs; the caller forgets it with ForgetJob.
+  Job* StartInteractive(std::vector<v1::FetchRequest> requests,
+                        v1::JobOptions options);
+  // ForgetJob drops an ended job at once (its results are not kept).
+  void ForgetJob(Job* job);
+  size_t interactive_jobs() const { return interactive_.size(); }
 
   // --- rate limits
   // SetLimits installs the fleet's limits (from the LimitRegistry) and tells
@@ -137,6 +150,7 @@ class Scheduler {
     std::string name;
     std::string peer;
     uint64_t credit = 0;
+    uint64_t max_credit = 0;  // the most it granted at once
     uint64_t done = 0;
     uint32_t reported_in_flight = 0;
     bool draining = false;
@@ -145,7 +159,10 @@ class Scheduler {
   };
 
   void Dispatch();
-  Job* NextDispatchableJob();
+  // NextDispatchableJob: interactive jobs first; batch jobs only when
+  // `batch` (the worker has credit beyond the interactive reserve).
+  Job* NextDispatchableJob(bool batch);
+  std::string NewJobId(absl::string_view prefix);
   void ReturnLeases(std::vector<Lease> leases);
   void EndLeaseWithResult(Lease& lease, v1::FetchResult result);
   void OnJobEnded(Job* job);
@@ -155,8 +172,7 @@ class Scheduler {
   void EndLease(const std::string& key, uint32_t attempts);
   void ReleaseParked(const std::string& key);
   void BroadcastLimits();
-  void OnBreakerEvent(const WorkerState& worker,
-                      const v1::BreakerEvent& event);
+  void OnBreakerEvent(const WorkerState& worker, const v1::BreakerEvent& event);
   uint32_t LiveWorkers() const;
   void ForgetOldJobs();
 
@@ -166,6 +182,7 @@ class Scheduler {
 
   std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_;
   std::vector<Job*> running_;  // in creation order; dispatch goes round-robin
+  std::vector<Job*> interactive_;  // running interactive jobs, oldest first
   size_t next_job_ = 0;
   absl::flat_hash_map<Job*, InputStream*> paused_inputs_;
   std::vector<Job*> ended_;  // oldest first

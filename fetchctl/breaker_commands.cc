@@ -35,9 +35,9 @@ int Fail(const grpc::Status& status) {
 
 std::string Settings(const v1::BreakerConfig& c) {
   std::string text = absl::StrFormat(
-      "%.0f%% of %u in %us, open %.1fs..%.0fs, quorum %u", 100 * c.failure_ratio(),
-      c.min_calls(), c.window_s(), c.open_ms() / 1000.0,
-      c.max_open_ms() / 1000.0, c.quorum());
+      "%.0f%% of %u in %us, open %.1fs..%.0fs, quorum %u",
+      100 * c.failure_ratio(), c.min_calls(), c.window_s(),
+      c.open_ms() / 1000.0, c.max_open_ms() / 1000.0, c.quorum());
   if (c.slow_call_ms() > 0)
     absl::StrAppendFormat(&text, ", slow > %ums", c.slow_call_ms());
   return text;
@@ -61,18 +61,18 @@ int List(v1::AdminService::Stub* stub) {
               "SETTINGS");
   for (const v1::BreakerInfo& b : response.breakers()) {
     std::string failures =
-        b.calls() > 0 ? absl::StrFormat("%.0f%%", 100.0 * b.failures() /
-                                                      b.calls())
-                      : "-";
+        b.calls() > 0
+            ? absl::StrFormat("%.0f%%", 100.0 * b.failures() / b.calls())
+            : "-";
     std::string next_probe =
         b.state() == v1::BREAKER_OPEN
             ? absl::StrFormat("%.1fs", b.next_probe_ms() / 1000.0)
             : (b.state() == v1::BREAKER_HALF_OPEN ? "probing" : "-");
     std::printf("%-28s %-9s %9s %8llu %8u %9s %10s %6llu  %s%s\n",
                 b.key().c_str(), StateName(b.state()), failures.c_str(),
-                static_cast<unsigned long long>(b.calls()),
-                b.failing_workers(), Clock(b.opened_at_unix_ms()).c_str(),
-                next_probe.c_str(), static_cast<unsigned long long>(b.trips()),
+                static_cast<unsigned long long>(b.calls()), b.failing_workers(),
+                Clock(b.opened_at_unix_ms()).c_str(), next_probe.c_str(),
+                static_cast<unsigned long long>(b.trips()),
                 Settings(b.config()).c_str(),
                 b.configured() ? "" : " (defaults)");
   }
@@ -93,8 +93,7 @@ void BreakerFlags::Register(FlagSet* flags) {
              "breakers set: calls in the window before it may open");
   flags->Double("failure-ratio", &config.failure_ratio,
                 "breakers set: failed share of calls that opens it (0-1]");
-  flags->Duration("open", &config.open,
-                  "breakers set: the first open period");
+  flags->Duration("open", &config.open, "breakers set: the first open period");
   flags->Duration("max-open", &config.max_open,
                   "breakers set: the cap of the open period, which doubles "
                   "after each failed probe");

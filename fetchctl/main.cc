@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/request_parser.h"
 #include "fetchctl/admin_commands.h"
+#include "fetchctl/aggregate_command.h"
 #include "fetchctl/breaker_commands.h"
 #include "fetchctl/embedded_fleet.h"
 #include "fetchctl/job_client.h"
@@ -178,7 +179,7 @@ int Main(int argc, char** argv) {
   } else if (command == "breakers") {
     breaker_flags.Register(&flags);
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
-             command != "workers") {
+             command != "workers" && command != "aggregate") {
     return Usage(absl::StrCat("unknown command \"", command, "\"\n\n", kUsage));
   }
   auto args = flags.Parse(argc, argv, i + 1);
@@ -265,6 +266,10 @@ int Main(int argc, char** argv) {
   if (command == "limits") return LimitsCommand(channel, *args, burst);
   if (command == "breakers")
     return BreakersCommand(channel, *args, breaker_flags);
+  if (command == "aggregate") {
+    if (!need_args(1, "FILE|-")) return kExitUsage;
+    return AggregateCommand(channel, (*args)[0]);
+  }
   if (command == "watch") {
     if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;
     return WatchJob(channel, (*args)[0], from_seq, output);

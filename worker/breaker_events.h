@@ -16,8 +16,7 @@ namespace fetchfleet::worker {
 
 class BreakerEvents {
  public:
-  BreakerEvents(EventLoop* loop, BreakerSet* set,
-                RedisClient::Options options);
+  BreakerEvents(EventLoop* loop, BreakerSet* set, RedisClient::Options options);
   void Start();
   uint64_t received() const { return received_; }
 

@@ -80,9 +80,9 @@ Breaker& BreakerSet::LocalLocked(absl::string_view key) {
   if (local_.size() > kPruneAbove) PruneLocked();
   auto config = configs_.find(key);
   return local_
-      .emplace(std::string(key), Breaker(config == configs_.end()
-                                             ? BreakerConfig{}
-                                             : config->second))
+      .emplace(
+          std::string(key),
+          Breaker(config == configs_.end() ? BreakerConfig{} : config->second))
       .first->second;
 }
 

@@ -48,16 +48,13 @@ class LocalCircuitBreaker final : public CircuitBreaker {
     bool failed = outcome == CallOutcome::kFailure;
     set_->RecordLocal(key, failed ? 0 : 1, failed ? 1 : 0);
   }
-  void ProbeDone(absl::string_view key, uint64_t token,
-                 bool success) override {
+  void ProbeDone(absl::string_view key, uint64_t token, bool success) override {
     set_->ProbeDoneLocal(key, token, success);
   }
   BreakerConfig Config(absl::string_view key) override {
     return set_->Config(key);
   }
-  bool Closed(absl::string_view key) override {
-    return set_->LocalClosed(key);
-  }
+  bool Closed(absl::string_view key) override { return set_->LocalClosed(key); }
 
  private:
   BreakerSet* const set_;

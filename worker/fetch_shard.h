@@ -31,9 +31,9 @@ class FetchShard {
       absl::AnyInvocable<std::unique_ptr<CircuitBreaker>(EventLoop* loop)>;
 
   FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
-             BreakerFactory make_breaker,
-             CurlFetcher::Options fetcher_options, BackoffConfig backoff,
-             std::string worker_name, RequestRunner::Complete on_complete);
+             BreakerFactory make_breaker, CurlFetcher::Options fetcher_options,
+             BackoffConfig backoff, std::string worker_name,
+             RequestRunner::Complete on_complete);
   ~FetchShard();  // stops and joins the thread
 
   EventLoop* loop() { return &loop_; }

@@ -52,8 +52,8 @@ v1::BreakerEvent RedisCircuitBreaker::Event(const std::string& key,
   return event;
 }
 
-void RedisCircuitBreaker::Admit(absl::string_view key,
-                                absl::Duration probe_ttl, Admitted done) {
+void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
+                                Admitted done) {
   if (!redis_.connected()) {
     done(set_->AdmitLocal(key, probe_ttl));
     return;
@@ -148,23 +148,21 @@ void RedisCircuitBreaker::Flush() {
     std::vector<std::string> args = {
         options_.worker_name, absl::StrCat(counts.successes),
         absl::StrCat(counts.failures),
-        absl::StrCat(std::max<int64_t>(std::min(config.quorum, live), 1)),
-        key};
+        absl::StrCat(std::max<int64_t>(std::min(config.quorum, live), 1)), key};
     for (std::string& arg : BreakerConfigArgs(config))
       args.push_back(std::move(arg));
     ++redis_calls_;
-    redis_.EvalSha(BreakerRecordScript(), {BreakerStateKey(key)},
-                   std::move(args),
-                   [this, alive = alive_, key = key,
-                    counts = counts](absl::StatusOr<RedisReply> reply) {
-                     if (!*alive) return;
-                     if (!reply.ok()) {
-                       set_->RecordLocal(key, counts.successes,
-                                         counts.failures);
-                       return;
-                     }
-                     OnRecorded(key, *reply);
-                   });
+    redis_.EvalSha(
+        BreakerRecordScript(), {BreakerStateKey(key)}, std::move(args),
+        [this, alive = alive_, key = key,
+         counts = counts](absl::StatusOr<RedisReply> reply) {
+          if (!*alive) return;
+          if (!reply.ok()) {
+            set_->RecordLocal(key, counts.successes, counts.failures);
+            return;
+          }
+          OnRecorded(key, *reply);
+        });
   }
 }
 
@@ -179,8 +177,7 @@ void RedisCircuitBreaker::OnRecorded(const std::string& key,
         Event(key, BreakerState::kOpen, reply.elements[6].integer);
     event.set_calls(static_cast<uint64_t>(reply.elements[3].integer));
     event.set_failures(static_cast<uint64_t>(reply.elements[4].integer));
-    event.set_failing_workers(
-        static_cast<uint32_t>(reply.elements[5].integer));
+    event.set_failing_workers(static_cast<uint32_t>(reply.elements[5].integer));
     set_->Report(std::move(event));
   }
 }
@@ -201,20 +198,20 @@ void RedisCircuitBreaker::ProbeDone(absl::string_view key, uint64_t token,
     args.push_back(std::move(arg));
   ++redis_calls_;
   // On an error the probe's key expires and another worker probes.
-  redis_.EvalSha(BreakerProbeDoneScript(),
-                 {BreakerStateKey(k), BreakerProbeKey(k)}, std::move(args),
-                 [this, alive = alive_, k](absl::StatusOr<RedisReply> reply) {
-                   if (!*alive || !reply.ok()) return;
-                   std::string state;
-                   absl::Duration remaining;
-                   if (!ReadState(*reply, 3, &state, &remaining)) return;
-                   BreakerState parsed = ParseBreakerState(state);
-                   set_->SetView(k, parsed, remaining);
-                   if (reply->elements[2].integer == 1) {
-                     set_->Report(Event(
-                         k, parsed, absl::ToInt64Milliseconds(remaining)));
-                   }
-                 });
+  redis_.EvalSha(
+      BreakerProbeDoneScript(), {BreakerStateKey(k), BreakerProbeKey(k)},
+      std::move(args),
+      [this, alive = alive_, k](absl::StatusOr<RedisReply> reply) {
+        if (!*alive || !reply.ok()) return;
+        std::string state;
+        absl::Duration remaining;
+        if (!ReadState(*reply, 3, &state, &remaining)) return;
+        BreakerState parsed = ParseBreakerState(state);
+        set_->SetView(k, parsed, remaining);
+        if (reply->elements[2].integer == 1) {
+          set_->Report(Event(k, parsed, absl::ToInt64Milliseconds(remaining)));
+        }
+      });
 }
 
 }  // namespace fetchfleet::worker

@@ -85,13 +85,13 @@ void RequestRunner::OnRefused(Task* task, absl::Time retry_at) {
     absl::Time next =
         std::min({retry_at, now + kBreakerRecheck, task->breaker_deadline});
     uint64_t lease_id = task->lease_id;
-    task->timer = loop_->RunAfter(
-        std::max(next - now, absl::Milliseconds(1)), [this, lease_id] {
-          auto found = tasks_.find(lease_id);
-          if (found == tasks_.end()) return;
-          found->second->timer = 0;
-          CheckBreaker(found->second.get());
-        });
+    task->timer = loop_->RunAfter(std::max(next - now, absl::Milliseconds(1)),
+                                  [this, lease_id] {
+                                    auto found = tasks_.find(lease_id);
+                                    if (found == tasks_.end()) return;
+                                    found->second->timer = 0;
+                                    CheckBreaker(found->second.get());
+                                  });
     return;
   }
   ++refused_;
@@ -103,9 +103,9 @@ void RequestRunner::OnRefused(Task* task, absl::Time retry_at) {
         absl::StrCat("circuit breaker for ", key,
                      " stayed open for as long as the request could wait");
   } else if (retry_at > now) {
-    refused.error_message = absl::StrFormat(
-        "circuit breaker for %s is open (next probe in %.1f s)", key,
-        absl::ToDoubleSeconds(retry_at - now));
+    refused.error_message =
+        absl::StrFormat("circuit breaker for %s is open (next probe in %.1f s)",
+                        key, absl::ToDoubleSeconds(retry_at - now));
   } else {
     refused.error_message = absl::StrCat("circuit breaker for ", key,
                                          " is half-open (its probe is out)");
@@ -181,8 +181,7 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   if (task->probe_token != 0) {
     // The probe's answer decides the half-open breaker: anything but a
     // failure means the upstream is back.
-    breaker_->ProbeDone(key, task->probe_token,
-                        call != CallOutcome::kFailure);
+    breaker_->ProbeDone(key, task->probe_token, call != CallOutcome::kFailure);
     task->probe_token = 0;
   } else {
     breaker_->Record(key, call);

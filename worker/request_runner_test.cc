@@ -18,8 +18,7 @@ class RequestRunnerTest : public ::testing::Test {
         breakers_(loop_.clock()),
         breaker_(&breakers_),
         runner_(&loop_, &fetcher_, &limiter_, &breaker_, FastBackoff(),
-                "w-test",
-                [this](uint64_t lease_id, v1::FetchResult result) {
+                "w-test", [this](uint64_t lease_id, v1::FetchResult result) {
                   results_[lease_id] = std::move(result);
                   if (results_.size() < expected_) return;
                   if (next_phase_ < phases_.size()) {

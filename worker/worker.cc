@@ -34,18 +34,16 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
       local_limiter_(loop->clock(), &limits_),
       breakers_(loop->clock()),
       link_(loop, std::move(channel), this) {
-  breakers_.set_event_listener(
-      [this, alive = alive_](v1::BreakerEvent event) {
-        loop_->Post([this, alive, event = std::move(event)]() mutable {
-          if (*alive) ReportBreakerEvent(std::move(event));
-        });
-      });
+  breakers_.set_event_listener([this, alive = alive_](v1::BreakerEvent event) {
+    loop_->Post([this, alive, event = std::move(event)]() mutable {
+      if (*alive) ReportBreakerEvent(std::move(event));
+    });
+  });
   if (options_.redis) {
     RedisClient::Options redis;
     redis.url = *options_.redis;
     redis.command_timeout = options_.redis_timeout;
-    breaker_events_ =
-        std::make_unique<BreakerEvents>(loop_, &breakers_, redis);
+    breaker_events_ = std::make_unique<BreakerEvents>(loop_, &breakers_, redis);
   }
   limits_.set_headroom(options_.rate_headroom);
   limits_.set_pause_listener(

@@ -223,9 +223,9 @@ TEST_F(BreakerTest, OpenBreakerFailsRequestsFast) {
   std::string key = UniqueKey("fast");
   upstream_.SetDown(key, true);
   absl::Time start = absl::Now();
-  CommandResult run = RunCommand(
-      fleet_.Fetchctl({"submit", "--rate", key + "=200/s", "-"}),
-      WriteTempFile(Lines(upstream_, key, 400)));
+  CommandResult run =
+      RunCommand(fleet_.Fetchctl({"submit", "--rate", key + "=200/s", "-"}),
+                 WriteTempFile(Lines(upstream_, key, 400)));
   absl::Duration took = absl::Now() - start;
   EXPECT_EQ(run.exit_code, 1) << run.err;
   std::map<std::string, json> results = ById(ParseResults(run.out), 400);
@@ -238,8 +238,8 @@ TEST_F(BreakerTest, OpenBreakerFailsRequestsFast) {
               std::string::npos);
   }
   std::vector<absl::Time> calls = ArrivalsOf(upstream_, key);
-  std::cerr << refused << " refused, " << calls.size() << " calls, in "
-            << took << "\n";
+  std::cerr << refused << " refused, " << calls.size() << " calls, in " << took
+            << "\n";
   EXPECT_GE(refused, 300);
   // Without the breaker: 400 requests x 3 attempts; with it, a few dozen.
   EXPECT_LE(calls.size(), 100u);
@@ -252,9 +252,9 @@ TEST_F(BreakerTest, OpenBreakerFailsRequestsFast) {
 TEST_F(BreakerTest, OneSickWorkerDoesNotTripTheBreakerForAll) {
   AddWorkers(3, {"--source-address", "192.0.2.1"});
   std::string key = UniqueKey("healthy");
-  CommandResult run = RunCommand(
-      fleet_.Fetchctl({"submit", "--rate", key + "=100/s", "-"}),
-      WriteTempFile(Lines(upstream_, key, 150)));
+  CommandResult run =
+      RunCommand(fleet_.Fetchctl({"submit", "--rate", key + "=100/s", "-"}),
+                 WriteTempFile(Lines(upstream_, key, 150)));
   EXPECT_EQ(run.exit_code, 1) << run.err;
   std::map<std::string, json> results = ById(ParseResults(run.out), 150);
   int ok = 0;
@@ -276,9 +276,9 @@ TEST_F(BreakerTest, OneSickWorkerDoesNotTripTheBreakerForAll) {
   // Control: a quorum of one lets the sick worker trip it.
   std::string control = UniqueKey("control");
   SetBreaker(control, {"--quorum", "1"});
-  run = RunCommand(
-      fleet_.Fetchctl({"submit", "--rate", control + "=100/s", "-"}),
-      WriteTempFile(Lines(upstream_, control, 150)));
+  run =
+      RunCommand(fleet_.Fetchctl({"submit", "--rate", control + "=100/s", "-"}),
+                 WriteTempFile(Lines(upstream_, control, 150)));
   EXPECT_EQ(HashField(redis_, control, "trips"), "1") << run.err;
 }
 

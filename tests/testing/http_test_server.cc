@@ -265,6 +265,12 @@ std::string HttpTestServer::Respond(
                     {"Content-Type: application/json"});
   }
   if (parts.size() == 2 && parts[0] == "json") {
+    // /json/NAME?delay=MS answers after MS milliseconds.
+    if (absl::StartsWith(query, "delay=") &&
+        absl::SimpleAtoi(query.substr(6), &n)) {
+      for (int waited = 0; waited < n && !stopping_; waited += 10)
+        absl::SleepFor(absl::Milliseconds(10));
+    }
     return Response(200, absl::StrCat("{\"name\": ", JsonQuote(parts[1]), "}"),
                     {"Content-Type: application/json"});
   }

@@ -1,0 +1,75 @@
+#include "fetchctl/aggregate_command.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "absl/strings/str_format.h"
+#include "fetchctl/job_client.h"
+#include "nlohmann/json.hpp"
+#include "proto/fetchfleet.grpc.pb.h"
+
+namespace fetchfleet::fetchctl {
+
+int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
+                     const std::string& path) {
+  std::string document;
+  if (path == "-") {
+    document.assign(std::istreambuf_iterator<char>(std::cin),
+                    std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "error: cannot read %s\n", path.c_str());
+      return kExitUsage;
+    }
+    document.assign(std::istreambuf_iterator<char>(in),
+                    std::istreambuf_iterator<char>());
+  }
+  // The call's own deadline bounds it; the RPC gets a little more so the
+  // coordinator's answer (with fallbacks) always arrives.
+  int64_t deadline_ms = 10000;
+  nlohmann::json doc =
+      nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_object() && doc.contains("deadline_ms") &&
+      doc["deadline_ms"].is_number_integer()) {
+    deadline_ms = std::clamp<int64_t>(doc["deadline_ms"].get<int64_t>(), 1,
+                                      600000);
+  }
+  auto stub = v1::GatewayService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(deadline_ms + 10000));
+  v1::AggregateRequest request;
+  request.set_json(document);
+  v1::AggregateResponse response;
+  grpc::Status status = stub->Aggregate(&context, request, &response);
+  if (!status.ok()) {
+    std::fprintf(stderr, "error: %s\n", status.error_message().c_str());
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
+      return kExitUsage;
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      return kExitUnreachable;
+    return kExitSomeFailed;
+  }
+  std::fwrite(response.document().data(), 1, response.document().size(),
+              stdout);
+  std::fputc('\n', stdout);
+  int degraded = 0;
+  for (const v1::AggregatePartResult& part : response.parts()) {
+    if (part.ok()) continue;
+    degraded += part.degraded() ? 1 : 0;
+    std::fprintf(stderr, "%s: %s: %s%s\n", part.name().c_str(),
+                 part.error().c_str(), part.error_message().c_str(),
+                 part.degraded() ? " (fell back)" : "");
+  }
+  std::fprintf(stderr, "%d parts in %.1f ms%s\n", response.parts_size(),
+               response.latency_ms(),
+               response.ok() ? absl::StrFormat(", %d degraded", degraded).c_str()
+                             : ", failed");
+  return response.ok() ? kExitOk : kExitSomeFailed;
+}
+
+}  // namespace fetchfleet::fetchctl
