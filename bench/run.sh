@@ -6,6 +6,8 @@
 #   4. the rate limiter: decisions/s and Redis round trips per decision at 1k/s, 50k/s and
 #      unlimited, beside redis-benchmark running the same Lua script; then the fleet end to
 #      end under a 1k/s and a 20k/s limit (round trips per request from INFO commandstats)
+#   5. the gateway: Aggregate latency p50/p99 at 500 calls/s of 3 parts beside the slowest
+#      part's own latency, without and with a concurrent batch job
 # then the coordinator's peak RSS (VmHWM) through a 1,000,000-line job.
 # Override sizes with BENCH_URLS and BENCH_BIG_URLS.
 set -euo pipefail
@@ -150,6 +152,39 @@ for spec in 1000:5000 20000:100000; do
   got=$(grep -c '"ok": true' "$work/rl.out" || true)
   echo "  limit $rate/s: $got/$n ok in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $(python3 -c "print(f'{$n / ($t1 - $t0):.0f}')") req/s; $calls Redis script calls = $(python3 -c "print(f'{$calls / $n:.4f}')") round trips per request"
 done
+
+# --- the gateway: Aggregate calls of 3 parts at 500/s on the same 3-worker fleet, against
+# the test server's /json/NAME?delay=MS (user 20 ms, product 10 ms, recommendations at
+# once), beside the slowest part's own latency; then again while a batch job runs.
+"$bin/fetchfleet-testserver" > "$work/testserver.out" 2>&1 &
+pids+=($!)
+ts_port=$(wait_port "$work/testserver.out")
+cat > "$work/aggregate.json" <<DOC
+{"parts": [
+  {"name": "user", "url": "http://127.0.0.1:$ts_port/json/user?delay=20"},
+  {"name": "product", "url": "http://127.0.0.1:$ts_port/json/product?delay=10"},
+  {"name": "recommendations", "url": "http://127.0.0.1:$ts_port/json/recs", "required": false, "fallback": []}],
+ "deadline_ms": 800}
+DOC
+for _ in $(seq 1 200); do
+  curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$ts_port/json/user?delay=20"
+done | sort -n > "$work/direct.txt"
+direct=$(awk '{a[NR]=$1*1000} END {printf "p50 %.2f ms, p99 %.2f ms", a[int(NR*0.5)], a[int(NR*0.99)]}' "$work/direct.txt")
+echo
+echo "gateway (Aggregate of 3 parts, 3 workers on Redis); the slowest part alone (curl, 200 calls): $direct"
+"$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 100 2 >/dev/null  # warm-up
+echo "  alone:              $("$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 500 10)"
+"$bin/fetchctl" --coordinator "$rl_coordinator" submit --no-progress "$work/urls.txt" >/dev/null 2>"$work/batch.err" &
+batch_pid=$!
+sleep 1
+echo "  with a batch job:   $("$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 500 10)"
+if kill -0 "$batch_pid" 2>/dev/null; then
+  echo "  (the batch job of $urls requests was still running at the end)"
+  kill "$batch_pid" 2>/dev/null || true
+else
+  echo "  (the batch job ended before the aggregates did: $(tail -n1 "$work/batch.err"))"
+fi
+wait "$batch_pid" 2>/dev/null || true
 
 # --- coordinator peak RSS through a big job
 if [ "$big_urls" -gt 0 ]; then
