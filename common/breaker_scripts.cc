@@ -83,35 +83,46 @@ BreakerState ParseBreakerState(absl::string_view name) {
 
 const RedisScript& BreakerRecordScript() {
   static const RedisScript* script = Script(R"lua(
-local h = KEYS[1]
-local worker, ok, fail = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local quorum, name = tonumber(ARGV[4]), ARGV[5]
-local window_s, min_calls = tonumber(ARGV[6]), tonumber(ARGV[7])
-local ratio, open_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
+local worker = ARGV[1]
 local sec = math.floor(now / 1000)
-if ok > 0 then redis.call('HINCRBY', h, 'o:' .. sec, ok) end
-if fail > 0 then
-  redis.call('HINCRBY', h, 'f:' .. sec, fail)
-  redis.call('HSET', h, 'w:' .. worker, sec)
+local out = {}
+for i, h in ipairs(KEYS) do
+  local a = 1 + (i - 1) * 8
+  local name, ok, fail = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local quorum, window_s = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local min_calls, ratio = tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+  local open_ms = tonumber(ARGV[a + 8])
+  if ok > 0 then redis.call('HINCRBY', h, 'o:' .. sec, ok) end
+  if fail > 0 then
+    redis.call('HINCRBY', h, 'f:' .. sec, fail)
+    redis.call('HSET', h, 'w:' .. worker, sec)
+  end
+  local calls, fails, workers = window(h, window_s, sec)
+  local st = redis.call('HMGET', h, 'state', 'until', 'period')
+  local state = st[1] or 'closed'
+  local until_ms = tonumber(st[2]) or 0
+  local period = tonumber(st[3]) or 0
+  local tripped = 0
+  if state == 'closed' and calls >= min_calls and fails >= ratio * calls
+      and workers >= quorum then
+    state, until_ms, period, tripped = 'open', now + open_ms, open_ms, 1
+    redis.call('HSET', h, 'state', 'open', 'until', until_ms, 'opened_at', now,
+               'period', open_ms)
+    redis.call('HINCRBY', h, 'trips', 1)
+    publish(name, 'open', open_ms)
+  end
+  -- A closed breaker's hash lives a minute past its window: a crawl over a
+  -- million hosts leaves no million hashes behind. An open one a day.
+  if state == 'closed' then
+    redis.call('PEXPIRE', h, window_s * 1000 + 60000)
+  else
+    redis.call('PEXPIRE', h, 86400000)
+  end
+  local remaining = 0
+  if state == 'open' then remaining = math.max(until_ms - now, 0) end
+  out[i] = {state, remaining, tripped, calls, fails, workers, period}
 end
-local calls, fails, workers = window(h, window_s, sec)
-local st = redis.call('HMGET', h, 'state', 'until', 'period')
-local state = st[1] or 'closed'
-local until_ms = tonumber(st[2]) or 0
-local period = tonumber(st[3]) or 0
-local tripped = 0
-if state == 'closed' and calls >= min_calls and fails >= ratio * calls
-    and workers >= quorum then
-  state, until_ms, period, tripped = 'open', now + open_ms, open_ms, 1
-  redis.call('HSET', h, 'state', 'open', 'until', until_ms, 'opened_at', now,
-             'period', open_ms)
-  redis.call('HINCRBY', h, 'trips', 1)
-  publish(name, 'open', open_ms)
-end
-redis.call('PEXPIRE', h, 86400000)
-local remaining = 0
-if state == 'open' then remaining = math.max(until_ms - now, 0) end
-return {state, remaining, tripped, calls, fails, workers, period}
+return out
 )lua");
   return *script;
 }

@@ -32,9 +32,11 @@ std::string BreakerKeyFromStateKey(absl::string_view name);
 // max_open_ms.
 std::vector<std::string> BreakerConfigArgs(const BreakerConfig& config);
 
-// record(KEYS: state, ARGV: worker, successes, failures, quorum, rate key,
-//        config...) -> {state, remaining_ms, tripped, calls, failures,
-//        failing_workers, period_ms}
+// record(KEYS: state of each key; ARGV: worker, then per key: rate key,
+//        successes, failures, quorum, window_s, min_calls, ratio, open_ms)
+//   -> per key {state, remaining_ms, tripped, calls, failures,
+//      failing_workers, period_ms}. One call carries every key a fetch loop
+//      saw in the last 100 ms.
 const RedisScript& BreakerRecordScript();
 // admit(KEYS: state, probe; ARGV: token, probe_ttl_ms, rate key)
 //   -> {"closed"|"open"|"probe"|"half_open", remaining_ms, changed}

@@ -26,9 +26,9 @@ absl::Status PartError(size_t i, const std::string& name,
 
 absl::StatusOr<AggregatePlan> ParseAggregate(absl::string_view json) {
   if (json.size() > kMaxLineBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the document is ", json.size(), " bytes; the limit is ",
-        kMaxLineBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the document is ", json.size(), " bytes; the limit is ",
+                     kMaxLineBytes));
   }
   Json doc = Json::parse(json.begin(), json.end(), nullptr,
                          /*allow_exceptions=*/false);
@@ -40,9 +40,9 @@ absl::StatusOr<AggregatePlan> ParseAggregate(absl::string_view json) {
     if (key == "deadline_ms") {
       if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
           value.get<int64_t>() > kMaxTimeoutMs) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "\"deadline_ms\" must be a whole number from 1 to ",
-            kMaxTimeoutMs));
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"deadline_ms\" must be a whole number from 1 to ",
+                         kMaxTimeoutMs));
       }
       deadline_ms = value.get<int64_t>();
     } else if (key != "parts") {
@@ -91,7 +91,8 @@ absl::StatusOr<AggregatePlan> ParseAggregate(absl::string_view json) {
     if (part.contains("id"))
       return PartError(i, out.name, "a part is named, not given an id");
     absl::StatusOr<v1::FetchRequest> request = ParseRequestObject(part.dump());
-    if (!request.ok()) return PartError(i, out.name, request.status().message());
+    if (!request.ok())
+      return PartError(i, out.name, request.status().message());
     out.request = *std::move(request);
     out.request.set_index(i);
     out.request.set_id(out.name);
@@ -142,9 +143,9 @@ v1::AggregateResponse MergeAggregate(const AggregatePlan& plan,
                                               /*allow_exceptions=*/false);
         if (r.truncated() || body.is_discarded()) {
           out->set_error("invalid_json");
-          out->set_error_message(
-              r.truncated() ? "the body was cut at the size cap"
-                            : "the body is not valid JSON");
+          out->set_error_message(r.truncated()
+                                     ? "the body was cut at the size cap"
+                                     : "the body is not valid JSON");
         } else {
           out->set_ok(true);
         }

@@ -102,10 +102,10 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
   }
   loop_->Post([this, reactor, response, plan = *std::move(plan)]() mutable {
     if (scheduler_->interactive_jobs() >= kMaxConcurrentCalls) {
-      reactor->Finish(grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          absl::StrCat("over ", kMaxConcurrentCalls,
-                       " Aggregate calls at once; try again")));
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                       absl::StrCat("over ", kMaxConcurrentCalls,
+                                    " Aggregate calls at once; try again")));
       return;
     }
     (new AggregateCall(loop_, scheduler_, std::move(plan), reactor, response))

@@ -34,8 +34,8 @@ int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
       nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
   if (doc.is_object() && doc.contains("deadline_ms") &&
       doc["deadline_ms"].is_number_integer()) {
-    deadline_ms = std::clamp<int64_t>(doc["deadline_ms"].get<int64_t>(), 1,
-                                      600000);
+    deadline_ms =
+        std::clamp<int64_t>(doc["deadline_ms"].get<int64_t>(), 1, 600000);
   }
   auto stub = v1::GatewayService::NewStub(channel);
   grpc::ClientContext context;
@@ -67,8 +67,9 @@ int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
   }
   std::fprintf(stderr, "%d parts in %.1f ms%s\n", response.parts_size(),
                response.latency_ms(),
-               response.ok() ? absl::StrFormat(", %d degraded", degraded).c_str()
-                             : ", failed");
+               response.ok()
+                   ? absl::StrFormat(", %d degraded", degraded).c_str()
+                   : ", failed");
   return response.ok() ? kExitOk : kExitSomeFailed;
 }
 

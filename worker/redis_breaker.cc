@@ -136,34 +136,59 @@ void RedisCircuitBreaker::Record(absl::string_view key, CallOutcome outcome) {
 }
 
 void RedisCircuitBreaker::Flush() {
-  absl::flat_hash_map<std::string, Counts> batch;
-  batch.swap(pending_);
-  int64_t live = set_->live_workers();
-  for (auto& [key, counts] : batch) {
-    if (!redis_.connected()) {
+  absl::flat_hash_map<std::string, Counts> pending;
+  pending.swap(pending_);
+  if (!redis_.connected()) {
+    for (auto& [key, counts] : pending)
       set_->RecordLocal(key, counts.successes, counts.failures);
-      continue;
-    }
-    BreakerConfig config = set_->Config(key);
-    std::vector<std::string> args = {
-        options_.worker_name, absl::StrCat(counts.successes),
-        absl::StrCat(counts.failures),
-        absl::StrCat(std::max<int64_t>(std::min(config.quorum, live), 1)), key};
-    for (std::string& arg : BreakerConfigArgs(config))
-      args.push_back(std::move(arg));
+    return;
+  }
+  // One script call per kRecordBatch keys: a crawl over many hosts costs
+  // Redis a few calls a second per fetch loop, not one per host.
+  constexpr size_t kRecordBatch = 128;
+  int64_t live = set_->live_workers();
+  std::vector<std::pair<std::string, Counts>> batch;
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  auto send = [&] {
+    if (batch.empty()) return;
     ++redis_calls_;
     redis_.EvalSha(
-        BreakerRecordScript(), {BreakerStateKey(key)}, std::move(args),
-        [this, alive = alive_, key = key,
-         counts = counts](absl::StatusOr<RedisReply> reply) {
+        BreakerRecordScript(), std::move(keys), std::move(args),
+        [this, alive = alive_,
+         batch = std::move(batch)](absl::StatusOr<RedisReply> reply) {
           if (!*alive) return;
-          if (!reply.ok()) {
-            set_->RecordLocal(key, counts.successes, counts.failures);
-            return;
+          bool ok = reply.ok() && reply->type == RedisReply::Type::kArray &&
+                    reply->elements.size() == batch.size();
+          for (size_t i = 0; i < batch.size(); ++i) {
+            const auto& [key, counts] = batch[i];
+            if (ok) {
+              OnRecorded(key, reply->elements[i]);
+            } else {
+              set_->RecordLocal(key, counts.successes, counts.failures);
+            }
           }
-          OnRecorded(key, *reply);
         });
+    batch.clear();
+    keys.clear();
+    args.clear();
+  };
+  for (auto& [key, counts] : pending) {
+    if (args.empty()) args.push_back(options_.worker_name);
+    BreakerConfig config = set_->Config(key);
+    keys.push_back(BreakerStateKey(key));
+    args.push_back(key);
+    args.push_back(absl::StrCat(counts.successes));
+    args.push_back(absl::StrCat(counts.failures));
+    args.push_back(
+        absl::StrCat(std::max<int64_t>(std::min(config.quorum, live), 1)));
+    std::vector<std::string> config_args = BreakerConfigArgs(config);
+    // window_s, min_calls, ratio, open_ms (not max_open_ms)
+    for (size_t i = 0; i < 4; ++i) args.push_back(std::move(config_args[i]));
+    batch.emplace_back(key, counts);
+    if (batch.size() >= kRecordBatch) send();
   }
+  send();
 }
 
 void RedisCircuitBreaker::OnRecorded(const std::string& key,

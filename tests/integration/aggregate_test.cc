@@ -3,8 +3,8 @@
 // HTTP server playing the user, product and recommendation services.
 #include <regex>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
@@ -74,8 +74,7 @@ class AggregateTest : public ::testing::Test {
 
   Answer Aggregate(const std::vector<Part>& parts, int deadline_ms = 2000) {
     CommandResult run = RunCommand(fleet_.Fetchctl(
-        {"aggregate",
-         WriteTempFile(Document(upstream_, parts, deadline_ms))}));
+        {"aggregate", WriteTempFile(Document(upstream_, parts, deadline_ms))}));
     Answer answer;
     answer.exit_code = run.exit_code;
     answer.err = run.err;
@@ -97,9 +96,10 @@ class AggregateTest : public ::testing::Test {
 TEST_F(AggregateTest, AllPartsHealthyLatencyIsTheSlowestPart) {
   AddWorkers();
   // The services answer in 250, 150 and 50 ms: the call takes ~250, not 450.
-  Answer a = Aggregate({{"user", "/json/ada?delay=250"},
-                        {"product", "/json/lamp?delay=150"},
-                        {"recommendations", "/json/recs?delay=50", false, "[]"}});
+  Answer a =
+      Aggregate({{"user", "/json/ada?delay=250"},
+                 {"product", "/json/lamp?delay=150"},
+                 {"recommendations", "/json/recs?delay=50", false, "[]"}});
   EXPECT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(a.doc["degraded"], json::array());
   EXPECT_EQ(a.doc["errors"], json::object());
@@ -178,9 +178,9 @@ TEST_F(AggregateTest, FailedRequiredPartFailsTheCall) {
 TEST_F(AggregateTest, PartSlowerThanTheDeadline) {
   AddWorkers();
   absl::Time start = absl::Now();
-  Answer optional = Aggregate({{"user", "/json/ada"},
-                               {"recommendations", "/delay/3000", false, "[]"}},
-                              300);
+  Answer optional = Aggregate(
+      {{"user", "/json/ada"}, {"recommendations", "/delay/3000", false, "[]"}},
+      300);
   absl::Duration took = absl::Now() - start;
   EXPECT_EQ(optional.exit_code, 0) << optional.err;
   EXPECT_EQ(optional.doc["errors"]["recommendations"], "timeout");
@@ -190,8 +190,8 @@ TEST_F(AggregateTest, PartSlowerThanTheDeadline) {
     EXPECT_LT(optional.latency_ms, 450);
     EXPECT_LT(took, absl::Seconds(2));  // fetchctl included
   }
-  Answer required = Aggregate(
-      {{"user", "/delay/3000"}, {"product", "/json/lamp"}}, 300);
+  Answer required =
+      Aggregate({{"user", "/delay/3000"}, {"product", "/json/lamp"}}, 300);
   EXPECT_EQ(required.exit_code, 1);
   EXPECT_EQ(required.doc["errors"]["user"], "timeout");
 }
@@ -223,8 +223,8 @@ TEST_F(AggregateTest, BatchJobDoesNotDelayAggregates) {
   }
   EXPECT_TRUE(batch.Running());  // the batch job was still going throughout
   std::sort(latencies.begin(), latencies.end());
-  std::cerr << "aggregate latency during the batch job: median "
-            << latencies[5] << " ms, max " << latencies.back() << " ms\n";
+  std::cerr << "aggregate latency during the batch job: median " << latencies[5]
+            << " ms, max " << latencies.back() << " ms\n";
   // Without the lane a part would wait for a batch request (1.5 s) to end.
   if (kTimed) {
     EXPECT_LT(latencies.back(), 200);
