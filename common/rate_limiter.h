@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -144,6 +145,19 @@ class RateLimiter {
   // Pause: an upstream answered 429/503 with Retry-After; hold `key` back for
   // the whole fleet.
   virtual void Pause(absl::string_view key, absl::Duration retry_after) = 0;
+
+  // set_hold: `held(key)` true means the key's circuit breaker is open. A
+  // limiter that queues requests for slots then hands them back with an
+  // infinite delay instead of spending slots on calls that will not be made.
+  void set_hold(std::function<bool(absl::string_view key)> held) {
+    held_ = std::move(held);
+  }
+
+ protected:
+  bool Held(absl::string_view key) const { return held_ && held_(key); }
+
+ private:
+  std::function<bool(absl::string_view)> held_;
 };
 
 // LocalRateLimiter keeps GCRA state in this process, for the limits in a

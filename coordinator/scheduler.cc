@@ -235,8 +235,8 @@ void Scheduler::Dispatch() {
       size_t taken = 0;
       // Batch jobs leave a few credits of each worker to the interactive
       // lane, so an Aggregate call never waits for batch work to finish.
-      uint64_t reserve = std::max<uint64_t>(
-          worker.max_credit / options_.interactive_reserve_divisor, 1);
+      uint64_t reserve =
+          worker.max_credit / options_.interactive_reserve_divisor;
       while (taken < options_.dispatch_chunk && worker.credit > 0 &&
              !worker.draining) {
         Job* job = NextDispatchableJob(worker.credit > reserve);

@@ -61,8 +61,8 @@ struct SchedulerOptions {
   absl::Duration max_backoff = absl::Seconds(60);
   size_t max_batch = 256;
   size_t dispatch_chunk = 16;  // requests per worker per dealing round
-  // Batch jobs leave 1/divisor of each worker's credit (at least 1) to the
-  // interactive lane.
+  // Batch jobs leave 1/divisor of each worker's credit (rounded down: none
+  // below 16) to the interactive lane.
   uint64_t interactive_reserve_divisor = 16;
   size_t max_batch_bytes = 4 << 20;
   size_t ended_jobs_kept = 100;

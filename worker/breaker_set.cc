@@ -173,6 +173,20 @@ bool BreakerSet::ViewClosed(absl::string_view key) const {
   return it == views_.end() || it->second.state == BreakerState::kClosed;
 }
 
+bool BreakerSet::LocalHolding(absl::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = local_.find(key);
+  return it != local_.end() && it->second.state() == BreakerState::kOpen &&
+         clock_->Now() < it->second.open_until();
+}
+
+bool BreakerSet::ViewHolding(absl::string_view key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = views_.find(key);
+  return it != views_.end() && it->second.state == BreakerState::kOpen &&
+         clock_->Now() < it->second.until;
+}
+
 void BreakerSet::Reset(absl::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
   local_.erase(key);

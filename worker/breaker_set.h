@@ -62,6 +62,9 @@ class BreakerSet {
   bool LocalClosed(absl::string_view key) const;
   // ViewClosed: no open period and no probe out, as far as the view knows.
   bool ViewClosed(absl::string_view key) const;
+  // *Holding: an open period is running.
+  bool LocalHolding(absl::string_view key) const;
+  bool ViewHolding(absl::string_view key) const;
 
   // Reset forgets a key's local breaker and view (an operator's reset).
   void Reset(absl::string_view key);

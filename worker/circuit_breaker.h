@@ -32,6 +32,8 @@ class CircuitBreaker {
   // that waited for its rate slot checks again, so a breaker that opened
   // meanwhile stops it (one map lookup, no Redis).
   virtual bool Closed(absl::string_view key) = 0;
+  // Holding: an open period is running (no call, not even a probe, is due).
+  virtual bool Holding(absl::string_view key) = 0;
 };
 
 // LocalCircuitBreaker: the worker's BreakerSet's local breakers.
@@ -55,6 +57,9 @@ class LocalCircuitBreaker final : public CircuitBreaker {
     return set_->Config(key);
   }
   bool Closed(absl::string_view key) override { return set_->LocalClosed(key); }
+  bool Holding(absl::string_view key) override {
+    return set_->LocalHolding(key);
+  }
 
  private:
   BreakerSet* const set_;

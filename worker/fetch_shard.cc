@@ -11,8 +11,14 @@ FetchShard::FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
       breaker_(make_breaker(&loop_)),
       fetcher_(&loop_, policy, std::move(fetcher_options)),
       runner_(&loop_, &fetcher_, limiter_.get(), breaker_.get(), backoff,
-              std::move(worker_name), std::move(on_complete)),
-      thread_([this] { loop_.Run(); }) {}
+              std::move(worker_name), std::move(on_complete)) {
+  // The limiter spends no slots on a key whose breaker is open. Set before
+  // the loop's thread starts.
+  limiter_->set_hold([breaker = breaker_.get()](absl::string_view key) {
+    return breaker->Holding(key);
+  });
+  thread_ = std::thread([this] { loop_.Run(); });
+}
 
 FetchShard::~FetchShard() {
   // Abandon what is left on the loop's own thread, then stop it.

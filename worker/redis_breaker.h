@@ -50,6 +50,10 @@ class RedisCircuitBreaker final : public CircuitBreaker {
   bool Closed(absl::string_view key) override {
     return redis_.connected() ? set_->ViewClosed(key) : set_->LocalClosed(key);
   }
+  bool Holding(absl::string_view key) override {
+    return redis_.connected() ? set_->ViewHolding(key)
+                              : set_->LocalHolding(key);
+  }
 
   uint64_t redis_calls() const { return redis_calls_; }
 

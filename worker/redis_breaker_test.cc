@@ -45,11 +45,11 @@ class Node {
     options.redis.url = *RedisUrl::Parse(redis.url());
     options.worker_name = std::move(name);
     thread_.Call([&] {
-      breaker_ = std::make_unique<RedisCircuitBreaker>(thread_.loop(), &set_,
-                                                       options);
+      breaker_ =
+          std::make_unique<RedisCircuitBreaker>(thread_.loop(), &set_, options);
       breaker_->Start();
-      events_sub_ = std::make_unique<BreakerEvents>(thread_.loop(), &set_,
-                                                    options.redis);
+      events_sub_ =
+          std::make_unique<BreakerEvents>(thread_.loop(), &set_, options.redis);
       events_sub_->Start();
     });
   }
@@ -69,9 +69,8 @@ class Node {
     std::promise<Breaker::Admission> done;
     auto result = done.get_future();
     thread_.loop()->Post([&] {
-      breaker_->Admit(key, absl::Seconds(5), [&](Breaker::Admission a) {
-        done.set_value(a);
-      });
+      breaker_->Admit(key, absl::Seconds(5),
+                      [&](Breaker::Admission a) { done.set_value(a); });
     });
     return result.get();
   }
@@ -114,8 +113,8 @@ void SetOpenPeriod(BreakerSet* set, const std::string& key,
 TEST(RedisBreaker, TwoWorkersTripItAndEveryoneHears) {
   RedisServer redis;
   Node a(redis, "a"), b(redis, "b"), idle(redis, "idle");
-  ASSERT_TRUE(WaitFor([&] { return a.Admit("warm").verdict ==
-                                   Breaker::Verdict::kCall; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return a.Admit("warm").verdict == Breaker::Verdict::kCall; }));
   std::string key = UniqueKey("api");
   absl::SleepFor(absl::Milliseconds(200));  // subscriptions in place
   a.Record(key, CallOutcome::kFailure, 5);
@@ -139,9 +138,10 @@ TEST(RedisBreaker, OneProbeAmongManyClaimsThenClosed) {
   RedisServer redis;
   Node a(redis, "a"), b(redis, "b"), c(redis, "c");
   std::string key = UniqueKey("api");
-  for (Node* n : {&a, &b, &c}) SetOpenPeriod(n->set(), key, absl::Milliseconds(300));
-  ASSERT_TRUE(WaitFor([&] { return a.Admit("warm").verdict ==
-                                   Breaker::Verdict::kCall; }));
+  for (Node* n : {&a, &b, &c})
+    SetOpenPeriod(n->set(), key, absl::Milliseconds(300));
+  ASSERT_TRUE(WaitFor(
+      [&] { return a.Admit("warm").verdict == Breaker::Verdict::kCall; }));
   absl::SleepFor(absl::Milliseconds(200));
   a.Record(key, CallOutcome::kFailure, 6);
   b.Record(key, CallOutcome::kFailure, 6);
@@ -174,8 +174,8 @@ TEST(RedisBreaker, OneProbeAmongManyClaimsThenClosed) {
 TEST(RedisBreaker, ManyKeysShareOneCall) {
   RedisServer redis;
   Node a(redis, "a");
-  ASSERT_TRUE(WaitFor([&] { return a.Admit("warm").verdict ==
-                                   Breaker::Verdict::kCall; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return a.Admit("warm").verdict == Breaker::Verdict::kCall; }));
   uint64_t before = a.redis_calls();
   std::string prefix = UniqueKey("host");
   for (int i = 0; i < 300; ++i)
@@ -193,8 +193,8 @@ TEST(RedisBreaker, WithoutRedisTheLocalBreakerDecides) {
   RedisServer redis;
   if (redis.external()) GTEST_SKIP() << "kills Redis";
   Node a(redis, "a");
-  ASSERT_TRUE(WaitFor([&] { return a.Admit("warm").verdict ==
-                                   Breaker::Verdict::kCall; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return a.Admit("warm").verdict == Breaker::Verdict::kCall; }));
   redis.Kill();
   std::string key = UniqueKey("api");
   ASSERT_TRUE(WaitFor([&] {

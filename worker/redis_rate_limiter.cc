@@ -81,6 +81,16 @@ void RedisRateLimiter::Pump(const std::string& key) {
   KeyState& state = it->second;
   if (state.call_in_flight || state.retry_timer != 0 || state.waiters.empty())
     return;
+  if (Held(key)) {
+    // The key's breaker opened: these requests will not call it now, so
+    // they get no slots (which would be lost, and would queue the breaker's
+    // probe behind them). They go back to their breaker.
+    std::deque<Granted> waiters = std::move(state.waiters);
+    state.waiters.clear();
+    for (Granted& granted : waiters) granted(absl::InfiniteDuration());
+    MaybeForget(key);
+    return;
+  }
   if (!redis_.connected()) {
     if (options_.failure == RedisFailureMode::kLocal) ServeLocally(key, state);
     // kClosed: the waiters stay until OnRedisState(true).

@@ -124,6 +124,11 @@ void RequestRunner::WaitForSlot(Task* task) {
     auto it = tasks_.find(lease_id);
     if (it == tasks_.end()) return;  // cancelled while waiting for its slot
     Task* t = it->second.get();
+    if (delay == absl::InfiniteDuration()) {
+      // Handed back: the key's breaker opened while this waited for a slot.
+      CheckBreaker(t);
+      return;
+    }
     // A grant made inside Reserve (unlimited keys, the local limiter) waited
     // only its delay; reading the clock twice would add noise per request.
     if (!in_reserve_) t->rate_wait += loop_->Now() - asked;
