@@ -174,16 +174,29 @@ echo
 echo "gateway (Aggregate of 3 parts, 3 workers on Redis); the slowest part alone (curl, 200 calls): $direct"
 "$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 100 2 >/dev/null  # warm-up
 echo "  alone:              $("$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 500 10)"
-"$bin/fetchctl" --coordinator "$rl_coordinator" submit --no-progress "$work/urls.txt" >/dev/null 2>"$work/batch.err" &
+cat "$work/urls.txt" "$work/urls.txt" "$work/urls.txt" > "$work/batch.txt"  # outlasts the 10 s
+"$bin/fetchctl" --coordinator "$rl_coordinator" submit --no-progress "$work/batch.txt" >/dev/null 2>"$work/batch.err" &
 batch_pid=$!
 sleep 1
-echo "  with a batch job:   $("$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 500 10)"
+echo "  with a CPU-bound batch job (nginx at full speed): $("$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 500 10)"
 if kill -0 "$batch_pid" 2>/dev/null; then
-  echo "  (the batch job of $urls requests was still running at the end)"
+  echo "    (the batch job of $((3 * urls)) requests was still running at the end)"
   kill "$batch_pid" 2>/dev/null || true
 else
-  echo "  (the batch job ended before the aggregates did: $(tail -n1 "$work/batch.err"))"
+  echo "    (the batch job ended before the aggregates did: $(tail -n1 "$work/batch.err"))"
 fi
+wait "$batch_pid" 2>/dev/null || true
+# A batch job of slow requests that holds every worker's credit (3 x 512 in flight), against
+# a test server of its own (the parts' server keeps its threads for the parts).
+"$bin/fetchfleet-testserver" > "$work/slowserver.out" 2>&1 &
+pids+=($!)
+slow_port=$(wait_port "$work/slowserver.out")
+seq 1 20000 | sed "s|^|http://127.0.0.1:$slow_port/delay/1000?i=|" > "$work/slow.txt"
+"$bin/fetchctl" --coordinator "$rl_coordinator" submit --no-progress "$work/slow.txt" >/dev/null 2>"$work/slow.err" &
+batch_pid=$!
+sleep 2
+echo "  with a batch job holding every worker's credit (1,536 requests of 1 s in flight): $("$bin/fetchfleet-aggregate-bench" "$rl_coordinator" "$work/aggregate.json" 500 10)"
+kill "$batch_pid" 2>/dev/null || true
 wait "$batch_pid" 2>/dev/null || true
 
 # --- coordinator peak RSS through a big job

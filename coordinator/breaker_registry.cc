@@ -200,6 +200,7 @@ v1::BreakerInfo BreakerRegistry::LocalInfo(const std::string& key) const {
 void BreakerRegistry::List(Listed done) {
   if (redis_ == nullptr) {
     v1::ListBreakersResponse response;
+    response.set_changes_reported(scheduler_->breaker_changes());
     std::vector<std::string> keys;
     for (const auto& [key, config] : configs_) keys.push_back(key);
     for (const auto& [key, report] : scheduler_->breaker_reports())
@@ -263,6 +264,7 @@ void BreakerRegistry::ReadStates(std::vector<std::string> keys, Listed done) {
   };
   auto gather = std::make_shared<Gather>();
   gather->response.set_in_redis(true);
+  gather->response.set_changes_reported(scheduler_->breaker_changes());
   gather->done = std::move(done);
   gather->left = keys.size();
   if (keys.empty()) {

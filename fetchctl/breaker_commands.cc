@@ -76,6 +76,9 @@ int List(v1::AdminService::Stub* stub) {
                 Settings(b.config()).c_str(),
                 b.configured() ? "" : " (defaults)");
   }
+  std::printf(
+      "%llu state change(s) reported to this coordinator since it started\n",
+      static_cast<unsigned long long>(response.changes_reported()));
   if (!response.in_redis()) {
     std::printf(
         "(no Redis: each worker keeps its own breakers; shown is the last "

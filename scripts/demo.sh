@@ -2,7 +2,8 @@
 # make demo: start a local fleet (one coordinator, two workers; in-process state, no Redis)
 # and a local HTTP target, run a sample job of 100 API calls (with some 404s, 500s, a flaky
 # endpoint and a few bad lines), show the results and the fleet, then a rate-limited job
-# against an API that refuses the 11th request in a second; then stop everything.
+# against an API that refuses the 11th request in a second, then the gateway with an
+# optional service that goes down and comes back; then stop everything.
 set -euo pipefail
 bin=${1:-build/bin}
 work=$(mktemp -d)
@@ -100,6 +101,30 @@ echo
 echo "\$ fetchctl limits list"
 "$bin/fetchctl" --coordinator "$coordinator" limits list
 echo
+echo "== the gateway: one call fans out to the user, product and recommendation services"
+echo "== (recommendations is optional, with a fallback); then recommendations goes down and comes back."
+cat >"$work/page.json" <<DOC
+{"parts": [
+  {"name": "user", "url": "$api/switch/users", "rate_key": "users"},
+  {"name": "product", "url": "$api/switch/products", "rate_key": "products"},
+  {"name": "recommendations", "url": "$api/switch/recs", "rate_key": "recs", "required": false, "fallback": []}],
+ "deadline_ms": 800}
+DOC
+"$bin/fetchctl" --coordinator "$coordinator" breakers set recs --open 2s >/dev/null
+aggregate() { "$bin/fetchctl" --coordinator "$coordinator" aggregate "$work/page.json" 2>"$work/agg.err"; tail -n 1 "$work/agg.err"; }
+echo "\$ fetchctl aggregate page.json"
+aggregate
+curl -s "$api/switch/recs/down" >/dev/null
+echo "-- recommendations is down (503):"
+for i in $(seq 1 16); do aggregate | paste -sd' ' | cut -c1-200; done
+echo "\$ fetchctl breakers list"
+"$bin/fetchctl" --coordinator "$coordinator" breakers list
+curl -s "$api/switch/recs/up" >/dev/null
+echo "-- recommendations is back; after the open period one probe closes the breaker:"
+sleep 2.2
+for i in $(seq 1 3); do aggregate | paste -sd' ' | cut -c1-200; sleep 0.3; done
+echo
+
 echo "== the same job with no servers at all: fetchctl run --allow-cidr 127.0.0.0/8 job.txt"
 set +e
 "$bin/fetchctl" run --allow-cidr 127.0.0.0/8 --no-progress "$work/job.txt" >/dev/null

@@ -39,26 +39,35 @@ class CoordinatorLink::Stream final
     });
   }
 
-  // Loop thread. Once released, the hold that keeps the call alive is gone:
-  // the call may already be over (OnDone on its way), so no new operation may
-  // start on it. A read that completed before the release and is handled
-  // after it would otherwise StartRead on a finished call.
+  // Loop thread. Only while the hold is held may an operation start: without
+  // it the call may already be over (OnDone on its way), and a read that
+  // completed before and is handled after would StartRead on a finished call.
   void Write(v1::WorkerMessage message) {
     if (released_) return;
     out_ = std::move(message);
     StartWrite(&out_);
   }
   void ReadNext() {
-    if (!released_) StartRead(&in_);
+    if (held_) StartRead(&in_);
   }
+  // Release(false) half-closes and keeps reading until the server ends the
+  // call (gRPC delivers the status only once every message has been read),
+  // then the failed read's Release(true) lets the call go. Release(true)
+  // cancels and lets go at once, also after a Release(false) whose server
+  // never ends the call.
   void Release(bool cancel) {
-    if (released_) return;
-    released_ = true;
-    if (cancel)
-      context_.TryCancel();
-    else
-      StartWritesDone();
-    RemoveHold();
+    if (cancel) context_.TryCancel();
+    if (!released_) {
+      released_ = true;
+      if (!cancel) {
+        StartWritesDone();
+        return;
+      }
+    }
+    if (held_) {
+      held_ = false;
+      RemoveHold();
+    }
   }
 
  private:
@@ -67,6 +76,7 @@ class CoordinatorLink::Stream final
   v1::CoordinatorMessage in_;
   v1::WorkerMessage out_;
   bool released_ = false;
+  bool held_ = true;
 };
 
 CoordinatorLink::CoordinatorLink(EventLoop* loop,
@@ -236,7 +246,10 @@ void CoordinatorLink::Close(absl::AnyInvocable<void()> closed) {
   MaybeHalfClose();
   close_deadline_timer_ = loop_->RunAfter(absl::Seconds(5), [this] {
     close_deadline_timer_ = 0;
-    if (stream_ != nullptr) stream_->Release(/*cancel=*/true);
+    if (stream_ == nullptr) return;
+    FF_LOG(WARNING) << "the coordinator did not end the stream within 5 s of "
+                       "the half-close; cancelling it";
+    stream_->Release(/*cancel=*/true);
   });
 }
 

@@ -44,8 +44,8 @@ TEST(FleetTest, HundredApiCallsWithSomeErrorsComeBackWholeAndConcurrent) {
   // This test is about retries: the fast 500s finish long before the slow
   // successes, so the first ten outcomes would all be failures and open the
   // host's breaker (BreakerTest covers that). Not here.
-  CommandResult set = RunCommand(fleet.Fetchctl(
-      {"breakers", "set", "127.0.0.1", "--min-calls", "1000"}));
+  CommandResult set = RunCommand(
+      fleet.Fetchctl({"breakers", "set", "127.0.0.1", "--min-calls", "1000"}));
   ASSERT_EQ(set.exit_code, 0) << set.err;
   std::string input;
   for (int i = 1; i <= 100; ++i) {
@@ -263,6 +263,24 @@ TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
   // Work in flight at the signal was finished by the draining worker, not
   // redone.
   EXPECT_EQ(upstream.TotalHits(), 120);
+}
+
+// Two workers told to stop together: the coordinator's last messages (the
+// new worker count) reach each after its half-close, and the stream ends only
+// once they are read. Each once waited out its 5 s close deadline here (or,
+// before that deadline cancelled, forever).
+TEST(FleetTest, WorkersStoppedTogetherExitPromptly) {
+  Fleet fleet;
+  Subprocess* a = fleet.AddWorker("w-a");
+  Subprocess* b = fleet.AddWorker("w-b");
+  absl::Time start = absl::Now();
+  a->Signal(SIGTERM);
+  b->Signal(SIGTERM);
+  EXPECT_EQ(a->Wait(absl::Seconds(20)), 0) << a->Stderr();
+  EXPECT_EQ(b->Wait(absl::Seconds(20)), 0) << b->Stderr();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(a->Stderr().find("did not end the stream"), std::string::npos);
+  EXPECT_EQ(b->Stderr().find("did not end the stream"), std::string::npos);
 }
 
 TEST(FleetTest, DetachThenWatch) {

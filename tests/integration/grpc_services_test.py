@@ -37,7 +37,8 @@ def main():
         replies = list(info(iter([b"\x3a\x01*"]), timeout=5))
         assert replies, "reflection: no reply"
         for service in (b"fetchfleet.v1.JobService", b"fetchfleet.v1.WorkerService",
-                        b"fetchfleet.v1.AdminService", b"grpc.health.v1.Health"):
+                        b"fetchfleet.v1.AdminService", b"fetchfleet.v1.GatewayService",
+                        b"grpc.health.v1.Health"):
             assert service in replies[0], f"reflection does not list {service!r}"
         print("1 passed, 0 failed")
     finally:

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -66,6 +67,7 @@ class HttpTestServer {
 
  private:
   void AcceptLoop();
+  void SleepUnlessStopped(absl::Duration d);
   void Serve(int fd);
   std::string Respond(const std::string& method, const std::string& target,
                       const std::map<std::string, std::string>& headers,
@@ -83,6 +85,8 @@ class HttpTestServer {
   std::map<std::string, std::deque<absl::Time>> strict_;
   int rejected_ = 0;
   std::set<std::string> down_;
+  std::mutex sleep_mu_;
+  std::condition_variable sleep_cv_;
   std::vector<std::pair<std::string, absl::Time>> arrivals_;
   std::atomic<int> in_progress_{0};
   std::atomic<int> max_concurrent_{0};
