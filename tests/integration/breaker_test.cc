@@ -254,10 +254,13 @@ TEST_F(BreakerTest, OpenBreakerFailsRequestsFast) {
 // One worker's own network is broken (it connects from an address the host
 // does not have): its calls all fail, but with a quorum of two failing
 // workers the fleet's breaker stays closed, and the healthy workers carry on.
-// The control: with a quorum of one, the same fleet trips it.
+// The control: with a quorum of one, the same fleet and settings trip it.
 TEST_F(BreakerTest, OneSickWorkerDoesNotTripTheBreakerForAll) {
   AddWorkers(3, {"--source-address", "192.0.2.1"});
   std::string key = UniqueKey("healthy");
+  // The sick worker's third of the calls, with its retries, fail: ~40% of
+  // all, over a 30% threshold, so only the quorum keeps the breaker closed.
+  SetBreaker(key, {"--failure-ratio", "0.3"});
   CommandResult run =
       RunCommand(fleet_.Fetchctl({"submit", "--rate", key + "=100/s", "-"}),
                  WriteTempFile(Lines(upstream_, key, 150)));
@@ -281,7 +284,7 @@ TEST_F(BreakerTest, OneSickWorkerDoesNotTripTheBreakerForAll) {
 
   // Control: a quorum of one lets the sick worker trip it.
   std::string control = UniqueKey("control");
-  SetBreaker(control, {"--quorum", "1"});
+  SetBreaker(control, {"--failure-ratio", "0.3", "--quorum", "1"});
   run =
       RunCommand(fleet_.Fetchctl({"submit", "--rate", control + "=100/s", "-"}),
                  WriteTempFile(Lines(upstream_, control, 150)));
