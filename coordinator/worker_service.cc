@@ -103,6 +103,16 @@ class WorkerStreamReactor final
   grpc::Status finish_status_;
 };
 
+// RejectBadKey finishes `reactor` with INVALID_ARGUMENT when `key` is not a
+// valid rate key.
+bool RejectBadKey(const std::string& key, grpc::ServerUnaryReactor* reactor) {
+  absl::Status ok = CheckRateKey(key);
+  if (ok.ok()) return false;
+  reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               std::string(ok.message())));
+  return true;
+}
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
@@ -139,11 +149,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
     grpc::CallbackServerContext* context, const v1::SetLimitRequest* request,
     v1::KeyLimit* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status key_ok = CheckRateKey(request->key()); !key_ok.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 std::string(key_ok.message())));
-    return reactor;
-  }
+  if (RejectBadKey(request->key(), reactor)) return reactor;
   if (!(request->per_second() > 0) || request->per_second() > 1e6 ||
       request->burst() < 0 || request->burst() > 1000000) {
     reactor->Finish(grpc::Status(
@@ -199,11 +205,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetBreaker(
     grpc::CallbackServerContext* context, const v1::SetBreakerRequest* request,
     v1::BreakerInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status key_ok = CheckRateKey(request->key()); !key_ok.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 std::string(key_ok.message())));
-    return reactor;
-  }
+  if (RejectBadKey(request->key(), reactor)) return reactor;
   BreakerConfig config = BreakerConfig::FromProto(request->config());
   if (absl::Status valid = config.Validate(); !valid.ok()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -227,11 +229,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ResetBreaker(
     grpc::CallbackServerContext* context, const v1::BreakerRef* request,
     v1::BreakerInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status key_ok = CheckRateKey(request->key()); !key_ok.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 std::string(key_ok.message())));
-    return reactor;
-  }
+  if (RejectBadKey(request->key(), reactor)) return reactor;
   std::string key = request->key();
   loop_->Post([this, reactor, response, key] {
     breakers_->Reset(key, [reactor, response, key](absl::Status s) {

@@ -13,6 +13,7 @@
 #include "common/loop_thread.h"
 #include "gtest/gtest.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/timing.h"
 #include "worker/breaker_events.h"
 
 namespace fetchfleet::worker {
@@ -20,16 +21,7 @@ namespace {
 
 using testing::RedisServer;
 using testing::UniqueKey;
-
-template <typename F>
-bool WaitFor(F condition, absl::Duration timeout = absl::Seconds(10)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return condition();
-}
+using testing::WaitFor;
 
 // One worker's breakers: its BreakerSet, a RedisCircuitBreaker and the
 // events subscriber on a loop thread.

@@ -13,6 +13,7 @@
 #include "common/loop_thread.h"
 #include "gtest/gtest.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/timing.h"
 #include "tests/testing/windows.h"
 #include "worker/redis_gcra.h"
 
@@ -22,17 +23,7 @@ namespace {
 using testing::MaxInWindow;
 using testing::RedisServer;
 using testing::UniqueKey;
-
-// WaitFor polls `condition` (any thread) until it holds or `timeout` passes.
-template <typename F>
-bool WaitFor(F condition, absl::Duration timeout = absl::Seconds(10)) {
-  absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return condition();
-}
+using testing::WaitFor;
 
 RedisUrl UrlOf(const RedisServer& server) {
   return *RedisUrl::Parse(server.url());

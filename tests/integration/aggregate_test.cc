@@ -9,17 +9,12 @@
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/timing.h"
 
 namespace fetchfleet::testing {
 namespace {
 
 using nlohmann::json;
-
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTimed = false;
-#else
-constexpr bool kTimed = true;
-#endif
 
 struct Part {
   Part(std::string name, std::string path, bool required = true,

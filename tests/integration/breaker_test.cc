@@ -13,19 +13,12 @@
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/timing.h"
 
 namespace fetchfleet::testing {
 namespace {
 
 using nlohmann::json;
-
-// Under ThreadSanitizer every binary runs 5-15x slower: the flows and the
-// exactly-once checks run, the timing bounds do not.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTimed = false;
-#else
-constexpr bool kTimed = true;
-#endif
 
 std::string Lines(const HttpTestServer& upstream, const std::string& key,
                   int n) {

@@ -14,22 +14,13 @@
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/redis_server.h"
+#include "tests/testing/timing.h"
 #include "tests/testing/windows.h"
 
 namespace fetchfleet::testing {
 namespace {
 
 using nlohmann::json;
-
-// ThreadSanitizer slows every binary here 5-15x, the test's own HTTP server
-// with them, so arrival times say more about the sanitizer than the limiter:
-// under TSan the flows, the exactly-once checks and the race detection run;
-// the timing bounds do not (they run in the plain and ASan builds).
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTimed = false;
-#else
-constexpr bool kTimed = true;
-#endif
 
 // A request starts within kMaxSlotLateness (20 ms) of its slot, and arrives
 // after network and the test server's thread wake-up: the bound is checked
