@@ -301,6 +301,9 @@ TEST(RedisRateLimiterTest, RepliesThatWaitedOutAStallAreGivenUp) {
     ASSERT_TRUE(WaitFor([&] { return limiter.granted() == size_t(i + 1); }));
   }
   EXPECT_EQ(limiter.stale_replies(), 0u);
+  // Past the calls' spacing (5 ms), so the reserve goes out before the stall
+  // rather than after it.
+  absl::SleepFor(absl::Milliseconds(20));
   limiter.ReserveThenStall(key, 10, absl::Milliseconds(80));
   ASSERT_TRUE(WaitFor([&] { return limiter.granted() == 15; }));
   EXPECT_EQ(limiter.stale_replies(), 1u);
