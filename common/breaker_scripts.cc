@@ -40,8 +40,12 @@ local function window(h, window_s, sec)
   end
   return calls, fails, workers
 end
+-- Every change is stamped with its time, `v`: replies and events carry the
+-- stamp of the state they report, so a worker never lets an older report
+-- (a reply overtaken by an event) undo a newer one.
 local function publish(name, state, ms)
-  redis.call('PUBLISH', 'ff:br:events', name .. '\n' .. state .. '\n' .. ms)
+  redis.call('PUBLISH', 'ff:br:events',
+             name .. '\n' .. state .. '\n' .. ms .. '\n' .. now)
 end
 )lua";
 
@@ -98,16 +102,17 @@ for i, h in ipairs(KEYS) do
     redis.call('HSET', h, 'w:' .. worker, sec)
   end
   local calls, fails, workers = window(h, window_s, sec)
-  local st = redis.call('HMGET', h, 'state', 'until', 'period')
+  local st = redis.call('HMGET', h, 'state', 'until', 'period', 'v')
   local state = st[1] or 'closed'
   local until_ms = tonumber(st[2]) or 0
   local period = tonumber(st[3]) or 0
+  local v = tonumber(st[4]) or 0
   local tripped = 0
   if state == 'closed' and calls >= min_calls and fails >= ratio * calls
       and workers >= quorum then
-    state, until_ms, period, tripped = 'open', now + open_ms, open_ms, 1
+    state, until_ms, period, tripped, v = 'open', now + open_ms, open_ms, 1, now
     redis.call('HSET', h, 'state', 'open', 'until', until_ms, 'opened_at', now,
-               'period', open_ms)
+               'period', open_ms, 'v', now)
     redis.call('HINCRBY', h, 'trips', 1)
     publish(name, 'open', open_ms)
   end
@@ -120,7 +125,7 @@ for i, h in ipairs(KEYS) do
   end
   local remaining = 0
   if state == 'open' then remaining = math.max(until_ms - now, 0) end
-  out[i] = {state, remaining, tripped, calls, fails, workers, period}
+  out[i] = {state, remaining, tripped, calls, fails, workers, period, v}
 end
 return out
 )lua");
@@ -131,24 +136,25 @@ const RedisScript& BreakerAdmitScript() {
   static const RedisScript* script = Script(R"lua(
 local h, p = KEYS[1], KEYS[2]
 local token, ttl, name = ARGV[1], ARGV[2], ARGV[3]
-local st = redis.call('HMGET', h, 'state', 'until')
+local st = redis.call('HMGET', h, 'state', 'until', 'v')
 local state = st[1] or 'closed'
-if state == 'closed' then return {'closed', 0, 0} end
+local v = tonumber(st[3]) or 0
+if state == 'closed' then return {'closed', 0, 0, v} end
 local until_ms = tonumber(st[2]) or 0
 if state == 'open' and now < until_ms then
-  return {'open', until_ms - now, 0}
+  return {'open', until_ms - now, 0, v}
 end
 -- The open period is over: exactly one probe fleet-wide.
 if redis.call('SET', p, token, 'NX', 'PX', ttl) then
   local changed = 0
   if state ~= 'half_open' then
-    redis.call('HSET', h, 'state', 'half_open')
+    redis.call('HSET', h, 'state', 'half_open', 'v', now)
     publish(name, 'half_open', 0)
-    changed = 1
+    changed, v = 1, now
   end
-  return {'probe', 0, changed}
+  return {'probe', 0, changed, v}
 end
-return {'half_open', math.max(redis.call('PTTL', p), 0), 0}
+return {'half_open', math.max(redis.call('PTTL', p), 0), 0, v}
 )lua");
   return *script;
 }
@@ -160,31 +166,29 @@ local token, success, name = ARGV[1], ARGV[2], ARGV[3]
 local open_ms, max_open = tonumber(ARGV[7]), tonumber(ARGV[8])
 if redis.call('GET', p) ~= token then
   -- Not the probe any more (it expired, or an operator reset the breaker).
-  local st = redis.call('HMGET', h, 'state', 'until')
+  local st = redis.call('HMGET', h, 'state', 'until', 'v')
   local state = st[1] or 'closed'
   local remaining = 0
   if state == 'open' then remaining = math.max((tonumber(st[2]) or 0) - now, 0) end
-  return {state, remaining, 0}
+  return {state, remaining, 0, tonumber(st[3]) or 0}
 end
 redis.call('DEL', p)
 if success == '1' then
   -- Closed, with a fresh window; the trip count stays.
-  local trips = redis.call('HGET', h, 'trips')
+  local trips = redis.call('HGET', h, 'trips') or 0
   redis.call('DEL', h)
-  if trips then
-    redis.call('HSET', h, 'trips', trips)
-    redis.call('PEXPIRE', h, 86400000)
-  end
+  redis.call('HSET', h, 'trips', trips, 'v', now)
+  redis.call('PEXPIRE', h, 86400000)
   publish(name, 'closed', 0)
-  return {'closed', 0, 1}
+  return {'closed', 0, 1, now}
 end
 local period = tonumber(redis.call('HGET', h, 'period')) or open_ms
 period = math.min(period * 2, max_open)
 redis.call('HSET', h, 'state', 'open', 'until', now + period, 'opened_at', now,
-           'period', period)
+           'period', period, 'v', now)
 redis.call('PEXPIRE', h, 86400000)
 publish(name, 'open', period)
-return {'open', period, 1}
+return {'open', period, 1, now}
 )lua");
   return *script;
 }
@@ -192,6 +196,8 @@ return {'open', period, 1}
 const RedisScript& BreakerResetScript() {
   static const RedisScript* script = Script(R"lua(
 redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], 'v', now)
+redis.call('PEXPIRE', KEYS[1], 86400000)
 publish(ARGV[1], 'closed', 0)
 return 1
 )lua");

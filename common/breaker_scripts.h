@@ -7,9 +7,10 @@
 //                    f:<second> failures, w:<worker> last second it failed
 //   ff:br:{K}:probe  the one probe's token (SET NX PX: one probe fleet-wide;
 //                    if its worker dies the key expires)
-// Every state change is published on kBreakerChannel as "K\nstate\nms" (ms:
-// what is left of the open period), and the script's reply tells the one
-// caller that caused it.
+// Every state change is stamped with its Redis time (field v) and published
+// on kBreakerChannel as "K\nstate\nms\nv" (ms: what is left of the open
+// period); replies carry v too, so a worker keeps the newest of what it hears.
+// The script's reply tells the one caller that caused a change.
 #pragma once
 
 #include <string>
@@ -35,14 +36,14 @@ std::vector<std::string> BreakerConfigArgs(const BreakerConfig& config);
 // record(KEYS: state of each key; ARGV: worker, then per key: rate key,
 //        successes, failures, quorum, window_s, min_calls, ratio, open_ms)
 //   -> per key {state, remaining_ms, tripped, calls, failures,
-//      failing_workers, period_ms}. One call carries every key a fetch loop
+//      failing_workers, period_ms, v}. One call carries every key a fetch loop
 //      saw in the last 100 ms.
 const RedisScript& BreakerRecordScript();
 // admit(KEYS: state, probe; ARGV: token, probe_ttl_ms, rate key)
-//   -> {"closed"|"open"|"probe"|"half_open", remaining_ms, changed}
+//   -> {"closed"|"open"|"probe"|"half_open", remaining_ms, changed, v}
 const RedisScript& BreakerAdmitScript();
 // probe_done(KEYS: state, probe; ARGV: token, success, rate key, config...)
-//   -> {state, remaining_ms, changed}
+//   -> {state, remaining_ms, changed, v}
 const RedisScript& BreakerProbeDoneScript();
 // reset(KEYS: state, probe; ARGV: rate key) -> 1
 const RedisScript& BreakerResetScript();

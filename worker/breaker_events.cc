@@ -26,10 +26,12 @@ void BreakerEvents::Start() {
 bool BreakerEvents::Apply(absl::string_view payload, BreakerSet* set) {
   std::vector<absl::string_view> parts = absl::StrSplit(payload, '\n');
   int64_t ms = 0;
-  if (parts.size() != 3 || parts[0].empty() || !absl::SimpleAtoi(parts[2], &ms))
+  int64_t version = 0;
+  if (parts.size() != 4 || parts[0].empty() ||
+      !absl::SimpleAtoi(parts[2], &ms) || !absl::SimpleAtoi(parts[3], &version))
     return false;
   BreakerState state = ParseBreakerState(parts[1]);
-  set->SetView(parts[0], state, absl::Milliseconds(ms));
+  set->SetView(parts[0], state, absl::Milliseconds(ms), version);
   return true;
 }
 

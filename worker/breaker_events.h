@@ -19,9 +19,10 @@ class BreakerEvents {
   BreakerEvents(EventLoop* loop, BreakerSet* set, RedisClient::Options options);
   void Start();
   uint64_t received() const { return received_; }
+  bool connected() const { return redis_.connected(); }
 
-  // Apply parses one message ("KEY\nstate\nms") into `set`; false if it is
-  // malformed.
+  // Apply parses one message ("KEY\nstate\nms\nversion") into `set`; false
+  // if it is malformed.
   static bool Apply(absl::string_view payload, BreakerSet* set);
 
  private:

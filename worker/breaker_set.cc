@@ -59,14 +59,17 @@ std::optional<BreakerSet::View> BreakerSet::GetView(
 }
 
 void BreakerSet::SetView(absl::string_view key, BreakerState state,
-                         absl::Duration remaining) {
+                         absl::Duration remaining, int64_t version) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (state == BreakerState::kClosed) {
-    views_.erase(key);  // no view means closed
-    return;
+  auto it = views_.find(key);
+  if (it != views_.end() && it->second.version > version) return;
+  if (it == views_.end()) {
+    if (state == BreakerState::kClosed && version == 0)
+      return;  // closed and never changed: no view is the same
+    if (views_.size() > kPruneAbove) PruneLocked();
+    it = views_.emplace(std::string(key), View{}).first;
   }
-  if (views_.size() > kPruneAbove) PruneLocked();
-  views_[key] = View{state, clock_->Now() + remaining};
+  it->second = View{state, clock_->Now() + remaining, version};
 }
 
 void BreakerSet::ClearViews() {
@@ -98,7 +101,7 @@ void BreakerSet::PruneLocked() {
     }
   }
   for (auto it = views_.begin(); it != views_.end();) {
-    // An open view long past its period is stale either way.
+    // A view a minute past its period (or its closing) is stale either way.
     if (it->second.until + absl::Minutes(1) < now) {
       views_.erase(it++);
     } else {

@@ -30,6 +30,7 @@ class BreakerSet {
   struct View {
     BreakerState state = BreakerState::kClosed;
     absl::Time until = absl::InfinitePast();  // open: end of the period
+    int64_t version = 0;  // the change's Redis time (ms): newest wins
   };
   using EventListener = std::function<void(v1::BreakerEvent)>;
 
@@ -48,9 +49,10 @@ class BreakerSet {
   // --- the fleet's breakers, as this worker last heard
   std::optional<View> GetView(absl::string_view key) const;
   // SetView records the state Redis reported, `remaining` of an open period
-  // or probe left.
+  // or probe left, unless the view already holds a newer change: replies and
+  // events may arrive out of order.
   void SetView(absl::string_view key, BreakerState state,
-               absl::Duration remaining);
+               absl::Duration remaining, int64_t version);
   // ClearViews forgets every view (after a gap in the event stream).
   void ClearViews();
 

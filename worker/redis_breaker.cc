@@ -18,13 +18,16 @@ Breaker::Admission Refuse(absl::Time retry_at) {
   return admission;
 }
 
-// A script reply's leading {state, remaining_ms, ...}.
-bool ReadState(const RedisReply& reply, size_t size, std::string* state,
-               absl::Duration* remaining) {
-  if (reply.type != RedisReply::Type::kArray || reply.elements.size() < size)
+// A script reply's {state, remaining_ms, ...}, and its version (the stamp of
+// the change it reports) at `version_at`.
+bool ReadState(const RedisReply& reply, size_t version_at, std::string* state,
+               absl::Duration* remaining, int64_t* version) {
+  if (reply.type != RedisReply::Type::kArray ||
+      reply.elements.size() <= version_at)
     return false;
   *state = reply.elements[0].str;
   *remaining = absl::Milliseconds(reply.elements[1].integer);
+  *version = reply.elements[version_at].integer;
   return true;
 }
 
@@ -59,7 +62,7 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
     return;
   }
   std::optional<BreakerSet::View> view = set_->GetView(key);
-  if (!view) {
+  if (!view || view->state == BreakerState::kClosed) {
     done(Call());
     return;
   }
@@ -90,14 +93,16 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
         claiming_.erase(k);
         std::string state;
         absl::Duration remaining;
-        if (!reply.ok() || !ReadState(*reply, 3, &state, &remaining)) {
+        int64_t version = 0;
+        if (!reply.ok() ||
+            !ReadState(*reply, 3, &state, &remaining, &version)) {
           done(set_->AdmitLocal(k, probe_ttl));
           return;
         }
         absl::Time now = loop_->Now();
         if (state == "probe") {
           probes_[id] = token;
-          set_->SetView(k, BreakerState::kHalfOpen, probe_ttl);
+          set_->SetView(k, BreakerState::kHalfOpen, probe_ttl, version);
           if (reply->elements[2].integer == 1)
             set_->Report(Event(k, BreakerState::kHalfOpen, 0));
           Breaker::Admission admission;
@@ -105,15 +110,16 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
           admission.probe_token = id;
           done(admission);
         } else if (state == "open") {
-          set_->SetView(k, BreakerState::kOpen, remaining);
+          set_->SetView(k, BreakerState::kOpen, remaining, version);
           done(Refuse(now + remaining));
         } else if (state == "half_open") {
           // Someone else's probe is out.
-          set_->SetView(k, BreakerState::kHalfOpen, remaining);
+          set_->SetView(k, BreakerState::kHalfOpen, remaining, version);
           claim_after_[k] = now + options_.claim_backoff;
           done(Refuse(now + std::min(remaining, options_.claim_backoff)));
         } else {
-          set_->SetView(k, BreakerState::kClosed, absl::ZeroDuration());
+          set_->SetView(k, BreakerState::kClosed, absl::ZeroDuration(),
+                        version);
           done(Call());
         }
       });
@@ -195,8 +201,9 @@ void RedisCircuitBreaker::OnRecorded(const std::string& key,
                                      const RedisReply& reply) {
   std::string state;
   absl::Duration remaining;
-  if (!ReadState(reply, 7, &state, &remaining)) return;
-  set_->SetView(key, ParseBreakerState(state), remaining);
+  int64_t version = 0;
+  if (!ReadState(reply, 7, &state, &remaining, &version)) return;
+  set_->SetView(key, ParseBreakerState(state), remaining, version);
   if (reply.elements[2].integer == 1) {
     v1::BreakerEvent event =
         Event(key, BreakerState::kOpen, reply.elements[6].integer);
@@ -230,9 +237,10 @@ void RedisCircuitBreaker::ProbeDone(absl::string_view key, uint64_t token,
         if (!*alive || !reply.ok()) return;
         std::string state;
         absl::Duration remaining;
-        if (!ReadState(*reply, 3, &state, &remaining)) return;
+        int64_t version = 0;
+        if (!ReadState(*reply, 3, &state, &remaining, &version)) return;
         BreakerState parsed = ParseBreakerState(state);
-        set_->SetView(k, parsed, remaining);
+        set_->SetView(k, parsed, remaining, version);
         if (reply->elements[2].integer == 1) {
           set_->Report(Event(k, parsed, absl::ToInt64Milliseconds(remaining)));
         }

@@ -56,6 +56,7 @@ class RedisCircuitBreaker final : public CircuitBreaker {
   }
 
   uint64_t redis_calls() const { return redis_calls_; }
+  bool redis_connected() const { return redis_.connected(); }
 
  private:
   struct Counts {
