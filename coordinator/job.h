@@ -56,6 +56,12 @@ class Job {
   bool ended() const {
     return state_ == v1::JOB_DONE || state_ == v1::JOB_CANCELLED;
   }
+  // TakeEnd: true once, the first time it is asked after the job ended.
+  bool TakeEnd() {
+    if (!ended() || end_taken_) return false;
+    end_taken_ = true;
+    return true;
+  }
 
   // --- input
   // AddRequest queues a validated request.
@@ -128,6 +134,7 @@ class Job {
   const int64_t created_unix_ms_;
   absl::Time ended_at_ = absl::InfiniteFuture();
   bool interactive_ = false;
+  bool end_taken_ = false;
 
   v1::JobState state_ = v1::JOB_RUNNING;
   bool input_closed_ = false;

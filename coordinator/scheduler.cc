@@ -63,7 +63,7 @@ void Scheduler::AddInput(Job* job, std::vector<ParsedLine> lines,
 void Scheduler::CloseInput(Job* job) {
   paused_inputs_.erase(job);
   job->CloseInput();
-  if (job->ended()) OnJobEnded(job);
+  OnJobEnded(job);
   job->NotifyListeners();
 }
 
@@ -81,10 +81,11 @@ Job* Scheduler::StartInteractive(std::vector<v1::FetchRequest> requests,
   Job* raw = job.get();
   raw->set_interactive();
   jobs_.emplace(id, std::move(job));
-  interactive_.push_back(raw);
+  ++interactive_running_;
   for (v1::FetchRequest& request : requests)
     raw->AddRequest(std::move(request));
   raw->CloseInput();
+  MarkReady(raw);
   Dispatch();
   return raw;
 }
@@ -92,8 +93,6 @@ Job* Scheduler::StartInteractive(std::vector<v1::FetchRequest> requests,
 void Scheduler::ForgetJob(Job* job) {
   if (!job->ended()) return;
   ended_.erase(std::remove(ended_.begin(), ended_.end(), job), ended_.end());
-  interactive_.erase(std::remove(interactive_.begin(), interactive_.end(), job),
-                     interactive_.end());
   jobs_.erase(job->id());
 }
 
@@ -120,7 +119,7 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
     }
     if (!job->interactive())
       FF_LOG(INFO) << "job " << job->id() << " cancelled";
-    if (job->ended()) OnJobEnded(job);
+    OnJobEnded(job);
     job->NotifyListeners();
   }
   return job->Status();
@@ -146,13 +145,18 @@ void Scheduler::ResultsDelivered(Job* job, uint64_t seq) {
 }
 
 void Scheduler::OnJobEnded(Job* job) {
+  // Called wherever a job may have ended (a cancel answers each of its
+  // leases, then ends it; a closed input may end a cancelled job again):
+  // the bookkeeping runs once.
+  if (!job->TakeEnd()) return;
   running_.erase(std::remove(running_.begin(), running_.end(), job),
                  running_.end());
-  interactive_.erase(std::remove(interactive_.begin(), interactive_.end(), job),
-                     interactive_.end());
   paused_inputs_.erase(job);
   ended_.push_back(job);
-  if (job->interactive()) return;  // its caller reports it
+  if (job->interactive()) {
+    --interactive_running_;
+    return;  // its caller reports it
+  }
   v1::JobStatus status = job->Status();
   FF_LOG(INFO) << "job " << job->id()
                << (job->state() == v1::JOB_CANCELLED ? " cancelled" : " done")
@@ -191,9 +195,15 @@ void Scheduler::ResumeInputs() {
 // ---------------------------------------------------------------------------------------
 // Dispatch
 
+void Scheduler::MarkReady(Job* job) {
+  if (job->interactive()) interactive_ready_.push_back(job->id());
+}
+
 Job* Scheduler::NextDispatchableJob(bool batch) {
-  for (Job* job : interactive_) {
-    if (job->CanDispatch()) return job;
+  while (!interactive_ready_.empty()) {
+    Job* job = FindJob(interactive_ready_.front());
+    if (job != nullptr && !job->ended() && job->CanDispatch()) return job;
+    interactive_ready_.pop_front();
   }
   if (!batch) return nullptr;
   for (size_t tried = 0; tried < running_.size(); ++tried) {
@@ -245,6 +255,8 @@ void Scheduler::Dispatch() {
         if (!gate_.Admit(request.rate_key())) {
           // Its key has enough out already: it waits here, not at a worker.
           gate_.OnParked(request.rate_key(), 1);
+          if (job->interactive())
+            interactive_parked_[request.rate_key()].push_back(job->id());
           job->Park(std::move(request));
           continue;
         }
@@ -299,6 +311,7 @@ void Scheduler::ReturnLeases(std::vector<Lease> leases) {
     if (job == nullptr) continue;
     job->OnLeaseEnded();
     job->Requeue(std::move(lease.request));
+    MarkReady(job);
   }
   if (!leases.empty()) Dispatch();
 }
@@ -314,7 +327,7 @@ void Scheduler::EndLeaseWithResult(Lease& lease, v1::FetchResult result) {
     result.set_url(lease.request.url());
   }
   job->AddResult(std::move(result));
-  if (job->ended()) OnJobEnded(job);
+  OnJobEnded(job);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -326,12 +339,26 @@ void Scheduler::EndLease(const std::string& key, uint32_t attempts) {
 }
 
 void Scheduler::ReleaseParked(const std::string& key) {
-  if (!gate_.HasParked(key)) return;
-  uint64_t room = gate_.Room(key);
-  // Interactive jobs' parked requests go first.
-  std::vector<Job*> order = interactive_;
-  order.insert(order.end(), running_.begin(), running_.end());
-  for (Job* job : order) {
+  uint64_t room = gate_.HasParked(key) ? gate_.Room(key) : 0;
+  // Interactive jobs' parked requests go first, one entry each. Entries of
+  // jobs cancelled meanwhile are dropped here too.
+  if (auto it = interactive_parked_.find(key);
+      it != interactive_parked_.end()) {
+    std::deque<std::string>& parked = it->second;
+    while (!parked.empty()) {
+      Job* job = FindJob(parked.front());
+      if (job != nullptr && !job->ended()) {
+        if (room == 0) break;
+        size_t moved = job->Unpark(key, 1);
+        gate_.OnParked(key, -static_cast<int64_t>(moved));
+        room -= moved;
+        MarkReady(job);
+      }
+      parked.pop_front();
+    }
+    if (parked.empty()) interactive_parked_.erase(it);
+  }
+  for (Job* job : running_) {
     if (room == 0) break;
     size_t moved = job->Unpark(key, room);
     gate_.OnParked(key, -static_cast<int64_t>(moved));
@@ -384,7 +411,6 @@ void Scheduler::OnBreakerEvent(const WorkerState& worker,
   report.event = event;
   report.at = clock_->Now();
   report.at_unix_ms = absl::ToUnixMillis(WallNow());
-  ++report.changes;
   switch (event.state()) {
     case v1::BREAKER_OPEN:
       ++report.opened;

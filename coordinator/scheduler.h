@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -96,7 +97,7 @@ class Scheduler {
                         v1::JobOptions options);
   // ForgetJob drops an ended job at once (its results are not kept).
   void ForgetJob(Job* job);
-  size_t interactive_jobs() const { return interactive_.size(); }
+  size_t interactive_jobs() const { return interactive_running_; }
 
   // --- rate limits
   // SetLimits installs the fleet's limits (from the LimitRegistry) and tells
@@ -112,7 +113,6 @@ class Scheduler {
   // SetBreakers installs the breaker settings (from the BreakerRegistry) and
   // tells every worker.
   void SetBreakers(v1::BreakerTable table);
-  const v1::BreakerTable& breakers() const { return breakers_; }
   // ResetBreaker tells every worker to forget `key`'s breaker.
   void ResetBreaker(const std::string& key);
   // BreakerReport: the last state change workers reported for a key (the
@@ -122,7 +122,6 @@ class Scheduler {
     absl::Time at;
     int64_t at_unix_ms = 0;
     uint64_t opened = 0;  // changes to open (trips and failed probes)
-    uint64_t changes = 0;
   };
   const std::map<std::string, BreakerReport>& breaker_reports() const {
     return breaker_reports_;
@@ -165,6 +164,7 @@ class Scheduler {
   std::string NewJobId(absl::string_view prefix);
   void ReturnLeases(std::vector<Lease> leases);
   void EndLeaseWithResult(Lease& lease, v1::FetchResult result);
+  // OnJobEnded does a job's end bookkeeping, once; a job not ended is left.
   void OnJobEnded(Job* job);
   void ResumeInputs();
   // EndLease tells the gate a request for `key` came back, and lets parked
@@ -173,6 +173,8 @@ class Scheduler {
   void ReleaseParked(const std::string& key);
   void BroadcastLimits();
   void OnBreakerEvent(const WorkerState& worker, const v1::BreakerEvent& event);
+  // MarkReady notes that an interactive job has requests waiting again.
+  void MarkReady(Job* job);
   uint32_t LiveWorkers() const;
   void ForgetOldJobs();
 
@@ -182,7 +184,14 @@ class Scheduler {
 
   std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_;
   std::vector<Job*> running_;  // in creation order; dispatch goes round-robin
-  std::vector<Job*> interactive_;  // running interactive jobs, oldest first
+  // The interactive lane, kept so that dispatch and unparking cost what is
+  // waiting, not the number of Aggregate calls in flight: ids of interactive
+  // jobs that may have requests waiting, oldest first (a job may be listed
+  // twice; one with nothing waiting, ended or forgotten is dropped when
+  // reached), and per rate key one entry per parked interactive request.
+  std::deque<std::string> interactive_ready_;
+  absl::flat_hash_map<std::string, std::deque<std::string>> interactive_parked_;
+  size_t interactive_running_ = 0;
   size_t next_job_ = 0;
   absl::flat_hash_map<Job*, InputStream*> paused_inputs_;
   std::vector<Job*> ended_;  // oldest first

@@ -355,3 +355,96 @@ TEST_F(SchedulerTest, CancelAnswersParkedRequestsToo) {
 
 }  // namespace
 }  // namespace fetchfleet::coordinator
+
+namespace fetchfleet::coordinator {
+namespace {
+
+v1::FetchRequest Part(const std::string& host, uint64_t index) {
+  return ParseRequestLine("http://" + host + "/part", index + 1, index,
+                          v1::JobOptions())
+      .request;
+}
+
+// Interactive (Aggregate) jobs go ahead of batch jobs, into the 1/16 of a
+// worker's credit batch jobs leave free; once answered they are gone.
+TEST_F(SchedulerTest, InteractiveJobsGoFirstIntoReservedCredit) {
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(32));
+  Job* batch = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(batch, HostLines("batch.example", 100, 0), &input_);
+  EXPECT_EQ(CountHost(w.assignments, "batch.example"), 30);  // 2 kept back
+  Job* call = scheduler_.StartInteractive(
+      {Part("user.example", 0), Part("recs.example", 1)}, v1::JobOptions());
+  EXPECT_EQ(CountHost(w.assignments, "user.example"), 1);
+  EXPECT_EQ(CountHost(w.assignments, "recs.example"), 1);
+  EXPECT_EQ(scheduler_.interactive_jobs(), 1u);
+  EXPECT_EQ(scheduler_.ListJobs().size(), 1u);  // not listed
+  // Answered: the job ends, is forgotten, and batch work takes the credit.
+  std::vector<v1::Assignment> parts(w.assignments.end() - 2,
+                                    w.assignments.end());
+  scheduler_.OnWorkerMessage(id, Complete(parts));
+  ASSERT_TRUE(call->ended());
+  EXPECT_EQ(scheduler_.interactive_jobs(), 0u);
+  std::string call_id = call->id();
+  scheduler_.ForgetJob(call);
+  EXPECT_EQ(scheduler_.FindJob(call_id), nullptr);
+  EXPECT_EQ(CountHost(w.assignments, "batch.example"), 30);  // reserve kept
+}
+
+// An interactive request parked behind its key's rate limit goes out before
+// the batch requests parked there earlier.
+TEST_F(SchedulerTest, ParkedInteractiveRequestsGoBeforeParkedBatchOnes) {
+  scheduler_.SetLimits({{"api.example", RateLimit{1, 1}}});
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(100));
+  Job* batch = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(batch, HostLines("api.example", 20, 0), &input_);
+  ASSERT_EQ(CountHost(w.assignments, "api.example"), 8);  // the gate's cap
+  scheduler_.StartInteractive({Part("api.example", 0)}, v1::JobOptions());
+  ASSERT_EQ(CountHost(w.assignments, "api.example"), 8);  // parked too
+  scheduler_.OnWorkerMessage(id, Complete({w.assignments[0]}));
+  ASSERT_EQ(CountHost(w.assignments, "api.example"), 9);
+  EXPECT_EQ(w.assignments.back().request().url(), "http://api.example/part");
+}
+
+}  // namespace
+}  // namespace fetchfleet::coordinator
+
+namespace fetchfleet::coordinator {
+namespace {
+
+// Cancelling a job answers each of its leases, and each answer used to run
+// the job's end bookkeeping again: the job was listed as ended once per lease
+// (a freed job read by the sweep that forgets old jobs) and an Aggregate
+// call's count went below zero.
+TEST_F(SchedulerTest, ACancelledJobEndsOnce) {
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(100));
+  Job* call = scheduler_.StartInteractive(
+      {Part("a.example", 0), Part("b.example", 1), Part("c.example", 2)},
+      v1::JobOptions());
+  ASSERT_EQ(w.assignments.size(), 3u);
+  ASSERT_TRUE(scheduler_.CancelJob(call->id()).ok());
+  EXPECT_EQ(scheduler_.interactive_jobs(), 0u);
+  scheduler_.ForgetJob(call);
+
+  SchedulerOptions options = Options();
+  options.ended_jobs_kept = 0;
+  Scheduler scheduler(&clock_, options);
+  FakeChannel w2;
+  uint64_t id2 = scheduler.AddWorker(&w2, "w2", "peer");
+  scheduler.OnWorkerMessage(id2, Credit(100));
+  Job* job = scheduler.CreateJob(v1::JobOptions());
+  scheduler.AddInput(job, Lines(3), &input_);
+  scheduler.CloseInput(job);
+  ASSERT_TRUE(scheduler.CancelJob(job->id()).ok());
+  scheduler.Sweep();  // forgets the job; a second listing would be freed
+  scheduler.Sweep();
+  EXPECT_TRUE(scheduler.ListJobs().empty());
+}
+
+}  // namespace
+}  // namespace fetchfleet::coordinator
