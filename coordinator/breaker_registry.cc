@@ -62,53 +62,39 @@ v1::BreakerTable Table(const std::map<std::string, BreakerConfig>& configs,
 BreakerRegistry::BreakerRegistry(EventLoop* loop, Scheduler* scheduler,
                                  std::optional<RedisUrl> redis,
                                  absl::Duration refresh)
-    : loop_(loop), scheduler_(scheduler), refresh_(refresh) {
+    : scheduler_(scheduler) {
   if (redis) {
-    RedisClient::Options options;
-    options.url = *redis;
-    redis_ = std::make_unique<RedisClient>(loop, options);
-    redis_->set_on_state_change([this](bool up) {
-      if (up) Refresh();
-    });
+    store_ = std::make_unique<RedisHashWatcher>(
+        loop, *redis, kBreakersKey, refresh,
+        [this](absl::StatusOr<RedisReply> reply) {
+          OnLoaded(std::move(reply));
+        });
   }
 }
 
 void BreakerRegistry::Start() {
   scheduler_->SetBreakers(Table(configs_, in_redis()));
-  if (redis_ == nullptr) return;
-  redis_->Start();
-  ScheduleRefresh();
+  if (store_ != nullptr) store_->Start();
 }
 
-void BreakerRegistry::ScheduleRefresh() {
-  loop_->RunAfter(refresh_, [this] {
-    Refresh();
-    ScheduleRefresh();
-  });
-}
-
-void BreakerRegistry::Refresh() {
-  if (redis_ == nullptr || !redis_->connected()) return;
-  redis_->Command(
-      {"HGETALL", kBreakersKey}, [this](absl::StatusOr<RedisReply> reply) {
-        if (!reply.ok()) {
-          FF_LOG(WARNING) << "reading breaker settings from redis: "
-                          << reply.status().message();
-          return;
-        }
-        std::map<std::string, BreakerConfig> loaded;
-        const std::vector<RedisReply>& fields = reply->elements;
-        for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-          std::optional<BreakerConfig> config = Decode(fields[i + 1].str);
-          if (!config) {
-            FF_LOG(WARNING) << "ignoring the malformed breaker settings for "
-                            << fields[i].str << " in redis";
-            continue;
-          }
-          loaded[fields[i].str] = *config;
-        }
-        Install(std::move(loaded));
-      });
+void BreakerRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
+  if (!reply.ok()) {
+    FF_LOG(WARNING) << "reading breaker settings from redis: "
+                    << reply.status().message();
+    return;
+  }
+  std::map<std::string, BreakerConfig> loaded;
+  const std::vector<RedisReply>& fields = reply->elements;
+  for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+    std::optional<BreakerConfig> config = Decode(fields[i + 1].str);
+    if (!config) {
+      FF_LOG(WARNING) << "ignoring the malformed breaker settings for "
+                      << fields[i].str << " in redis";
+      continue;
+    }
+    loaded[fields[i].str] = *config;
+  }
+  Install(std::move(loaded));
 }
 
 void BreakerRegistry::Install(std::map<std::string, BreakerConfig> configs) {
@@ -124,12 +110,12 @@ void BreakerRegistry::Set(const std::string& key, BreakerConfig config,
     configs[key] = config;
     Install(std::move(configs));
   };
-  if (redis_ == nullptr) {
+  if (store_ == nullptr) {
     install();
     done(absl::OkStatus());
     return;
   }
-  redis_->Command(
+  store_->client()->Command(
       {"HSET", kBreakersKey, key, Encode(config)},
       [install,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
@@ -144,12 +130,12 @@ void BreakerRegistry::Set(const std::string& key, BreakerConfig config,
 }
 
 void BreakerRegistry::Reset(const std::string& key, Done done) {
-  if (redis_ == nullptr) {
+  if (store_ == nullptr) {
     scheduler_->ResetBreaker(key);
     done(absl::OkStatus());
     return;
   }
-  redis_->EvalSha(
+  store_->client()->EvalSha(
       BreakerResetScript(), {BreakerStateKey(key), BreakerProbeKey(key)}, {key},
       [this, key,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
@@ -198,7 +184,7 @@ v1::BreakerInfo BreakerRegistry::LocalInfo(const std::string& key) const {
 }
 
 void BreakerRegistry::List(Listed done) {
-  if (redis_ == nullptr) {
+  if (store_ == nullptr) {
     v1::ListBreakersResponse response;
     response.set_changes_reported(scheduler_->breaker_changes());
     std::vector<std::string> keys;
@@ -230,7 +216,7 @@ void BreakerRegistry::List(Listed done) {
 void BreakerRegistry::Scan(
     std::string cursor, std::vector<std::string> found,
     absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)> done) {
-  redis_->Command(
+  store_->client()->Command(
       {"SCAN", cursor, "MATCH", "ff:br:{*}", "COUNT", "1000"},
       [this, found = std::move(found),
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
@@ -278,7 +264,7 @@ void BreakerRegistry::ReadStates(std::vector<std::string> keys, Listed done) {
     const std::string& key = keys[i];
     BreakerConfig config =
         BreakerConfig::FromProto(gather->response.breakers(i).config());
-    redis_->EvalSha(
+    store_->client()->EvalSha(
         BreakerStatusScript(), {BreakerStateKey(key)},
         {absl::StrCat(absl::ToInt64Seconds(config.window))},
         [gather, i](absl::StatusOr<RedisReply> reply) {

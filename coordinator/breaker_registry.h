@@ -26,6 +26,7 @@
 #include "common/breaker.h"
 #include "common/event_loop.h"
 #include "common/redis_client.h"
+#include "coordinator/redis_hash_watcher.h"
 #include "coordinator/scheduler.h"
 
 namespace fetchfleet::coordinator {
@@ -44,11 +45,10 @@ class BreakerRegistry {
       absl::AnyInvocable<void(absl::StatusOr<v1::ListBreakersResponse>)>;
   void List(Listed done);
 
-  bool in_redis() const { return redis_ != nullptr; }
+  bool in_redis() const { return store_ != nullptr; }
 
  private:
-  void ScheduleRefresh();
-  void Refresh();
+  void OnLoaded(absl::StatusOr<RedisReply> reply);
   void Install(std::map<std::string, BreakerConfig> configs);
   // BaseInfo: the key and its settings.
   v1::BreakerInfo BaseInfo(const std::string& key) const;
@@ -59,10 +59,8 @@ class BreakerRegistry {
       absl::AnyInvocable<void(absl::StatusOr<std::vector<std::string>>)> done);
   void ReadStates(std::vector<std::string> keys, Listed done);
 
-  EventLoop* const loop_;
   Scheduler* const scheduler_;
-  const absl::Duration refresh_;
-  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<RedisHashWatcher> store_;  // with --redis
   std::map<std::string, BreakerConfig> configs_;
 };
 

@@ -32,35 +32,18 @@ std::optional<RateLimit> Decode(absl::string_view value) {
 LimitRegistry::LimitRegistry(EventLoop* loop, Scheduler* scheduler,
                              std::optional<RedisUrl> redis,
                              absl::Duration refresh)
-    : loop_(loop), scheduler_(scheduler), refresh_(refresh) {
+    : scheduler_(scheduler) {
   if (redis) {
-    RedisClient::Options options;
-    options.url = *redis;
-    redis_ = std::make_unique<RedisClient>(loop, options);
-    redis_->set_on_state_change([this](bool up) {
-      if (up) Refresh();
-    });
+    store_ = std::make_unique<RedisHashWatcher>(
+        loop, *redis, kLimitsKey, refresh,
+        [this](absl::StatusOr<RedisReply> reply) {
+          OnLoaded(std::move(reply));
+        });
   }
 }
 
 void LimitRegistry::Start() {
-  if (redis_ == nullptr) return;
-  redis_->Start();
-  ScheduleRefresh();
-}
-
-void LimitRegistry::ScheduleRefresh() {
-  loop_->RunAfter(refresh_, [this] {
-    Refresh();
-    ScheduleRefresh();
-  });
-}
-
-void LimitRegistry::Refresh() {
-  if (redis_ == nullptr || !redis_->connected()) return;
-  redis_->Command(
-      {"HGETALL", kLimitsKey},
-      [this](absl::StatusOr<RedisReply> reply) { OnLoaded(std::move(reply)); });
+  if (store_ != nullptr) store_->Start();
 }
 
 void LimitRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
@@ -98,10 +81,12 @@ void LimitRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
       FF_LOG(WARNING) << "redis has no rate limits; restoring the "
                       << limits_.size() << " this coordinator knows";
     }
-    redis_->Command(std::move(command), [](absl::StatusOr<RedisReply> r) {
-      if (!r.ok())
-        FF_LOG(WARNING) << "restoring rate limits: " << r.status().message();
-    });
+    store_->client()->Command(
+        std::move(command), [](absl::StatusOr<RedisReply> r) {
+          if (!r.ok())
+            FF_LOG(WARNING)
+                << "restoring rate limits: " << r.status().message();
+        });
     return;
   }
   Install(std::move(loaded));
@@ -114,14 +99,14 @@ void LimitRegistry::Install(std::map<std::string, RateLimit> limits) {
 }
 
 void LimitRegistry::Set(const std::string& key, RateLimit limit, Done done) {
-  if (redis_ == nullptr) {
+  if (store_ == nullptr) {
     std::map<std::string, RateLimit> limits = limits_;
     limits[key] = limit;
     Install(std::move(limits));
     done(absl::OkStatus());
     return;
   }
-  redis_->Command(
+  store_->client()->Command(
       {"HSET", kLimitsKey, kSentinelField, "fetchfleet", key, Encode(limit)},
       [this, key, limit,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
@@ -147,11 +132,11 @@ void LimitRegistry::Delete(const std::string& key, Done done) {
     done(existed ? absl::OkStatus()
                  : absl::NotFoundError(absl::StrCat("no limit for ", key)));
   };
-  if (redis_ == nullptr) {
+  if (store_ == nullptr) {
     finish(false, std::move(done));
     return;
   }
-  redis_->Command(
+  store_->client()->Command(
       {"HDEL", kLimitsKey, key}, [finish, done = std::move(done)](
                                      absl::StatusOr<RedisReply> reply) mutable {
         if (!reply.ok()) {

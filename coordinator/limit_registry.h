@@ -23,6 +23,7 @@
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
 #include "common/redis_client.h"
+#include "coordinator/redis_hash_watcher.h"
 #include "coordinator/scheduler.h"
 
 namespace fetchfleet::coordinator {
@@ -41,15 +42,11 @@ class LimitRegistry {
   void Delete(const std::string& key, Done done);
 
  private:
-  void ScheduleRefresh();
-  void Refresh();
   void OnLoaded(absl::StatusOr<RedisReply> reply);
   void Install(std::map<std::string, RateLimit> limits);
 
-  EventLoop* const loop_;
   Scheduler* const scheduler_;
-  const absl::Duration refresh_;
-  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<RedisHashWatcher> store_;  // with --redis
   std::map<std::string, RateLimit> limits_;
 };
 

@@ -40,10 +40,8 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
     });
   });
   if (options_.redis) {
-    RedisClient::Options redis;
-    redis.url = *options_.redis;
-    redis.command_timeout = options_.redis_timeout;
-    breaker_events_ = std::make_unique<BreakerEvents>(loop_, &breakers_, redis);
+    breaker_events_ =
+        std::make_unique<BreakerEvents>(loop_, &breakers_, RedisOptions());
   }
   limits_.set_headroom(options_.rate_headroom);
   limits_.set_pause_listener(
@@ -70,11 +68,17 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
   }
 }
 
+RedisClient::Options Worker::RedisOptions() const {
+  RedisClient::Options redis;
+  redis.url = *options_.redis;
+  redis.command_timeout = options_.redis_timeout;
+  return redis;
+}
+
 std::unique_ptr<RateLimiter> Worker::MakeLimiter(EventLoop* shard_loop) {
   if (!options_.redis) return std::make_unique<Borrowed>(&local_limiter_);
   RedisRateLimiter::Options options;
-  options.redis.url = *options_.redis;
-  options.redis.command_timeout = options_.redis_timeout;
+  options.redis = RedisOptions();
   options.failure = options_.redis_failure;
   auto limiter = std::make_unique<RedisRateLimiter>(shard_loop, &limits_,
                                                     &local_limiter_, options);
@@ -85,8 +89,7 @@ std::unique_ptr<RateLimiter> Worker::MakeLimiter(EventLoop* shard_loop) {
 std::unique_ptr<CircuitBreaker> Worker::MakeBreaker(EventLoop* shard_loop) {
   if (!options_.redis) return std::make_unique<LocalCircuitBreaker>(&breakers_);
   RedisCircuitBreaker::Options options;
-  options.redis.url = *options_.redis;
-  options.redis.command_timeout = options_.redis_timeout;
+  options.redis = RedisOptions();
   options.worker_name = options_.name;
   auto breaker =
       std::make_unique<RedisCircuitBreaker>(shard_loop, &breakers_, options);

@@ -65,6 +65,8 @@ class Worker final : public CoordinatorLink::Handler {
 
  private:
   void Assign(v1::Assignment assignment);
+  // RedisOptions: each Redis connection's settings (with --redis only).
+  RedisClient::Options RedisOptions() const;
   std::unique_ptr<RateLimiter> MakeLimiter(EventLoop* shard_loop);
   std::unique_ptr<CircuitBreaker> MakeBreaker(EventLoop* shard_loop);
   void ReportPause(const std::string& key, absl::Duration duration);
