@@ -47,6 +47,17 @@ local function publish(name, state, ms)
   redis.call('PUBLISH', 'ff:br:events',
              name .. '\n' .. state .. '\n' .. ms .. '\n' .. now)
 end
+-- The state as replies report it: the state, what is left of an open
+-- period, and the change's stamp.
+local function current(h)
+  local st = redis.call('HMGET', h, 'state', 'until', 'v')
+  local state = st[1] or 'closed'
+  local remaining = 0
+  if state == 'open' then
+    remaining = math.max((tonumber(st[2]) or 0) - now, 0)
+  end
+  return state, remaining, tonumber(st[3]) or 0
+end
 )lua";
 
 const RedisScript* Script(absl::string_view body) {
@@ -136,14 +147,9 @@ const RedisScript& BreakerAdmitScript() {
   static const RedisScript* script = Script(R"lua(
 local h, p = KEYS[1], KEYS[2]
 local token, ttl, name = ARGV[1], ARGV[2], ARGV[3]
-local st = redis.call('HMGET', h, 'state', 'until', 'v')
-local state = st[1] or 'closed'
-local v = tonumber(st[3]) or 0
+local state, remaining, v = current(h)
 if state == 'closed' then return {'closed', 0, 0, v} end
-local until_ms = tonumber(st[2]) or 0
-if state == 'open' and now < until_ms then
-  return {'open', until_ms - now, 0, v}
-end
+if state == 'open' and remaining > 0 then return {'open', remaining, 0, v} end
 -- The open period is over: exactly one probe fleet-wide.
 if redis.call('SET', p, token, 'NX', 'PX', ttl) then
   local changed = 0
@@ -166,11 +172,8 @@ local token, success, name = ARGV[1], ARGV[2], ARGV[3]
 local open_ms, max_open = tonumber(ARGV[7]), tonumber(ARGV[8])
 if redis.call('GET', p) ~= token then
   -- Not the probe any more (it expired, or an operator reset the breaker).
-  local st = redis.call('HMGET', h, 'state', 'until', 'v')
-  local state = st[1] or 'closed'
-  local remaining = 0
-  if state == 'open' then remaining = math.max((tonumber(st[2]) or 0) - now, 0) end
-  return {state, remaining, 0, tonumber(st[3]) or 0}
+  local state, remaining, v = current(h)
+  return {state, remaining, 0, v}
 end
 redis.call('DEL', p)
 if success == '1' then
@@ -208,12 +211,10 @@ const RedisScript& BreakerStatusScript() {
   static const RedisScript* script = Script(R"lua(
 local h = KEYS[1]
 local calls, fails, workers = window(h, tonumber(ARGV[1]), math.floor(now / 1000))
-local st = redis.call('HMGET', h, 'state', 'until', 'opened_at', 'period', 'trips')
-local state = st[1] or 'closed'
-local remaining = 0
-if state == 'open' then remaining = math.max((tonumber(st[2]) or 0) - now, 0) end
-return {state, remaining, tonumber(st[3]) or 0, tonumber(st[4]) or 0,
-        tonumber(st[5]) or 0, calls, fails, workers, now}
+local state, remaining = current(h)
+local st = redis.call('HMGET', h, 'opened_at', 'period', 'trips')
+return {state, remaining, tonumber(st[1]) or 0, tonumber(st[2]) or 0,
+        tonumber(st[3]) or 0, calls, fails, workers, now}
 )lua");
   return *script;
 }
