@@ -66,28 +66,26 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
     done(Call());
     return;
   }
+  // Open: `until` ends the period. Half-open: another probe is out, and
+  // `until` is when to ask Redis again.
   absl::Time now = loop_->Now();
-  if (view->state == BreakerState::kOpen && now < view->until) {
+  if (now < view->until) {
     done(Refuse(view->until));
     return;
   }
-  // The open period is over (or a probe is out): ask Redis for the probe.
+  // Ask Redis for the probe, one claim at a time.
   std::string k(key);
-  auto after = claim_after_.find(k);
-  if (claiming_.contains(k) ||
-      (after != claim_after_.end() && now < after->second)) {
+  if (claiming_.contains(k)) {
     done(Refuse(now + options_.claim_backoff));
     return;
   }
-  if (after != claim_after_.end()) claim_after_.erase(after);
   claiming_.insert(k);
   uint64_t id = kRedisProbe | next_probe_++;
-  std::string token = absl::StrCat(options_.worker_name, "/", id);
   ++redis_calls_;
   redis_.EvalSha(
       BreakerAdmitScript(), {BreakerStateKey(k), BreakerProbeKey(k)},
-      {token, absl::StrCat(absl::ToInt64Milliseconds(probe_ttl)), k},
-      [this, alive = alive_, k, id, token, probe_ttl,
+      {ProbeToken(id), absl::StrCat(absl::ToInt64Milliseconds(probe_ttl)), k},
+      [this, alive = alive_, k, id, probe_ttl,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
         if (!*alive) return;
         claiming_.erase(k);
@@ -101,7 +99,6 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
         }
         absl::Time now = loop_->Now();
         if (state == "probe") {
-          probes_[id] = token;
           set_->SetView(k, BreakerState::kHalfOpen, probe_ttl, version);
           if (reply->elements[2].integer == 1)
             set_->Report(Event(k, BreakerState::kHalfOpen, 0));
@@ -113,16 +110,21 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
           set_->SetView(k, BreakerState::kOpen, remaining, version);
           done(Refuse(now + remaining));
         } else if (state == "half_open") {
-          // Someone else's probe is out.
-          set_->SetView(k, BreakerState::kHalfOpen, remaining, version);
-          claim_after_[k] = now + options_.claim_backoff;
-          done(Refuse(now + std::min(remaining, options_.claim_backoff)));
+          // Someone else's probe is out: ask again after the back-off (or
+          // sooner, when its claim runs out).
+          absl::Duration wait = std::min(remaining, options_.claim_backoff);
+          set_->SetView(k, BreakerState::kHalfOpen, wait, version);
+          done(Refuse(now + wait));
         } else {
           set_->SetView(k, BreakerState::kClosed, absl::ZeroDuration(),
                         version);
           done(Call());
         }
       });
+}
+
+std::string RedisCircuitBreaker::ProbeToken(uint64_t id) const {
+  return absl::StrCat(options_.worker_name, "/", id);
 }
 
 void RedisCircuitBreaker::Record(absl::string_view key, CallOutcome outcome) {
@@ -220,12 +222,9 @@ void RedisCircuitBreaker::ProbeDone(absl::string_view key, uint64_t token,
     set_->ProbeDoneLocal(key, token, success);
     return;
   }
-  auto it = probes_.find(token);
-  if (it == probes_.end()) return;
-  std::string redis_token = std::move(it->second);
-  probes_.erase(it);
   std::string k(key);
-  std::vector<std::string> args = {redis_token, success ? "1" : "0", k};
+  // The script acts only if this is still the probe's owner.
+  std::vector<std::string> args = {ProbeToken(token), success ? "1" : "0", k};
   for (std::string& arg : BreakerConfigArgs(set_->Config(k)))
     args.push_back(std::move(arg));
   ++redis_calls_;

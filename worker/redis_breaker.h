@@ -64,6 +64,8 @@ class RedisCircuitBreaker final : public CircuitBreaker {
     int64_t failures = 0;
   };
   void Flush();
+  // ProbeToken: a probe's claim in Redis, from its id.
+  std::string ProbeToken(uint64_t id) const;
   void OnRecorded(const std::string& key, const RedisReply& reply);
   v1::BreakerEvent Event(const std::string& key, BreakerState state,
                          int64_t open_ms) const;
@@ -75,8 +77,6 @@ class RedisCircuitBreaker final : public CircuitBreaker {
   absl::flat_hash_map<std::string, Counts> pending_;
   EventLoop::TimerId flush_timer_ = 0;
   absl::flat_hash_set<std::string> claiming_;
-  absl::flat_hash_map<std::string, absl::Time> claim_after_;
-  absl::flat_hash_map<uint64_t, std::string> probes_;  // id -> Redis token
   uint64_t next_probe_ = 1;
   uint64_t redis_calls_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
