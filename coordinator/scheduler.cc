@@ -8,6 +8,12 @@
 #include "common/logging.h"
 
 namespace fetchfleet::coordinator {
+namespace {
+
+// Breaker reports kept for listing before closed ones are dropped.
+constexpr size_t kMaxBreakerReports = 10000;
+
+}  // namespace
 
 Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
     : clock_(clock), options_(std::move(options)), gate_(clock) {}
@@ -407,6 +413,18 @@ void Scheduler::OnBreakerEvent(const WorkerState& worker,
   // Each change is reported by the one worker whose call made it, so this
   // logs once per change, fleet-wide.
   ++breaker_changes_;
+  if (breaker_reports_.size() >= kMaxBreakerReports &&
+      breaker_reports_.count(event.key()) == 0) {
+    // A crawl over many hosts: forget the closed ones (listing without Redis
+    // only; every change is still logged and counted).
+    for (auto it = breaker_reports_.begin(); it != breaker_reports_.end();) {
+      if (it->second.event.state() == v1::BREAKER_CLOSED) {
+        it = breaker_reports_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   BreakerReport& report = breaker_reports_[event.key()];
   report.event = event;
   report.at = clock_->Now();
