@@ -33,6 +33,8 @@ const char* ErrorKindName(v1::ErrorKind kind) {
       return "invalid_request";
     case v1::ERROR_CANCELLED:
       return "cancelled";
+    case v1::ERROR_PROTOCOL:
+      return "protocol";
     default:
       return "unknown";
   }
