@@ -543,6 +543,7 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   }
 
   std::vector<Job*> touched;
+  bool failures = false;
   for (const v1::Completion& completion : message.completions()) {
     std::optional<Lease> lease =
         leases_.Complete(completion.lease_id(), worker_id);
@@ -559,6 +560,7 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
                             : kDefaultBodyCapBytes;
     StampResult(*lease, worker.name, body_cap, &result);
     health_.OnResult(worker_id, result, clock_->Now());
+    failures |= ClassifyForHealth(result) == ResultClass::kTransportFailure;
     EndLeaseWithResult(*lease, std::move(result));
     if (job != nullptr &&
         std::find(touched.begin(), touched.end(), job) == touched.end())
@@ -571,6 +573,10 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
     if (lease) released.push_back(std::move(*lease));
   }
   ReturnLeases(std::move(released));
+  // A worker failing alone fails fast: judge it as its failures come in (at
+  // most every 50 ms), not only at the next sweep.
+  if (failures && clock_->Now() - last_health_check_ >= absl::Milliseconds(50))
+    CheckHealth();
   Dispatch();
   for (Job* job : touched) job->NotifyListeners();
   if (shutting_down_) CloseIfDone(worker_id);
@@ -638,15 +644,20 @@ void Scheduler::Sweep() {
   }
   // Ejections first, so a stalled worker is not dealt its own expired leases
   // again.
-  bool ejections_changed = !health_.Evaluate(now).empty();
-  if (ejections_changed && LiveWorkers() != announced_live_workers_)
-    BroadcastLimits();
+  bool ejections_changed = CheckHealth();
   ReturnLeases(std::move(expired));
   if (ejections_changed) Dispatch();
   std::vector<std::string> unpaused = gate_.ExpirePauses();
   for (const std::string& key : unpaused) ReleaseParked(key);
   if (!unpaused.empty()) Dispatch();
   ForgetOldJobs();
+}
+
+bool Scheduler::CheckHealth() {
+  last_health_check_ = clock_->Now();
+  if (health_.Evaluate(last_health_check_).empty()) return false;
+  if (LiveWorkers() != announced_live_workers_) BroadcastLimits();
+  return true;
 }
 
 void Scheduler::BeginShutdown() {

@@ -190,6 +190,9 @@ class Scheduler {
   // CloseIfDone closes a worker's stream during shutdown once it holds no
   // lease; true if it did (the worker is then gone).
   bool CloseIfDone(uint64_t worker_id);
+  // CheckHealth runs outlier ejection; true when a worker's dispatch state
+  // changed (live workers are re-announced then).
+  bool CheckHealth();
 
   const Clock* clock_;
   const SchedulerOptions options_;
@@ -222,6 +225,7 @@ class Scheduler {
   uint64_t breaker_changes_ = 0;
   uint64_t dropped_results_ = 0;
   WorkerHealth health_;
+  absl::Time last_health_check_ = absl::InfinitePast();
   bool shutting_down_ = false;
 };
 

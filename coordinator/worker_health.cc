@@ -147,6 +147,7 @@ std::vector<uint64_t> WorkerHealth::Evaluate(absl::Time now) {
       state.ejections = 0;  // long healthy: the next ejection starts short
     }
   }
+  if (options_.base_ejection <= absl::ZeroDuration()) return changed;  // off
   size_t allowed = static_cast<size_t>(static_cast<double>(workers_.size()) *
                                        options_.max_ejected_fraction);
   allowed = std::min(allowed, workers_.empty() ? 0 : workers_.size() - 1);

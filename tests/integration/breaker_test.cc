@@ -101,7 +101,10 @@ class TripWatcher {
 
 class BreakerTest : public ::testing::Test {
  protected:
-  BreakerTest() : fleet_({"--redis", redis_.url()}) {}
+  // Every worker stays in dispatch: these tests are about the breakers, and
+  // the sick-worker test needs its sick worker to keep failing (ejecting it is
+  // RobustnessTest's).
+  BreakerTest() : fleet_({"--redis", redis_.url(), "--ejection-time", "0"}) {}
 
   void AddWorkers(int n, std::vector<std::string> extra_for_first = {}) {
     for (int i = 0; i < n; ++i) {

@@ -143,6 +143,46 @@ TEST(RobustnessTest, AWorkerThatNeverAnswersIsEjectedAndTheJobFinishes) {
       << workers.out;
 }
 
+// One worker's own network is broken (it connects from an address the host
+// does not have): every request it takes fails while the rest of the fleet's
+// succeed. Issue 4 left its requests failing; it is now ejected and the
+// healthy workers take the rest of the job.
+TEST(RobustnessTest, AWorkerFailingAloneIsEjectedAndTheRestGoElsewhere) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("sick", {"--source-address", "192.0.2.1"});
+  fleet.AddWorker("w-1");
+  fleet.AddWorker("w-2");
+  // The breaker would cut the host off for everyone once the failures pile
+  // up: this test is about the worker, not the upstream.
+  CommandResult set = RunCommand(fleet.Fetchctl(
+      {"breakers", "set", "127.0.0.1", "--min-calls", "100000"}));
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  std::string input;
+  for (int i = 0; i < 600; ++i)
+    absl::StrAppend(&input, upstream.Url(absl::StrCat("/delay/20?i=", i)),
+                    "\n");
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--max-attempts", "1",
+                                 "--concurrency", "48", "--no-progress", "-"}),
+                 WriteTempFile(input));
+  std::vector<json> results = ParseResults(run.out);
+  ASSERT_EQ(results.size(), 600u) << run.err;
+  int sick = 0;
+  for (const json& r : results) sick += r["worker"] == "sick";
+  std::cerr << "the sick worker failed " << sick << " of 600\n";
+  // It fails its first results (at least the 20 the decision needs), then
+  // gets nothing; without ejection it failed about a third (~200).
+  EXPECT_GE(sick, 20);
+  EXPECT_LE(sick, 120);
+  EXPECT_TRUE(
+      fleet.coordinator()->WaitForOutput("worker sick ejected for 30s").ok());
+  CommandResult workers = RunCommand(fleet.Fetchctl({"workers"}));
+  EXPECT_NE(workers.out.find("failed to reach their upstream"),
+            std::string::npos)
+      << workers.out;
+}
+
 // A raw client asked for body_cap_bytes = 2^64-1 and was accepted, which makes
 // a worker buffer whole multi-GB bodies.
 TEST(RobustnessTest, AnUnboundedBodyCapIsRefused) {
