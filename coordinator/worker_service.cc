@@ -4,6 +4,7 @@
 
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "coordinator/worker_input.h"
 
 namespace fetchfleet::coordinator {
 namespace {
@@ -28,7 +29,9 @@ class WorkerStreamReactor final
     loop_->Post([this, message = std::move(in_)] {
       if (finishing_) return;
       if (worker_id_ == 0) {
-        std::string name = message.name().empty() ? peer_ : message.name();
+        // A name is for people and logs: printable and short, else the peer.
+        std::string name = SaneWorkerName(message.name());
+        if (name.empty()) name = peer_;
         worker_id_ = scheduler_->AddWorker(this, std::move(name), peer_);
       }
       scheduler_->OnWorkerMessage(worker_id_, message);
