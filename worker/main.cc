@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   options.name = Hostname();
   std::string coordinator = "localhost:7070";
   std::vector<std::string> allow_cidrs;
+  int64_t max_host_connections =
+      worker::CurlFetcher::kDefaultMaxHostConnections;
   FlagSet flags(
       "fetchfleet-worker: fetches the coordinator's assignments with libcurl "
       "on an event loop.\n\n"
@@ -54,6 +56,10 @@ int main(int argc, char** argv) {
                "connect to upstreams from this local IP address (a "
                "multi-homed host's egress address); unset: the system's "
                "choice");
+  flags.Int("max-host-connections", &max_host_connections,
+            "connections each fetch loop opens to one host:port (HTTP/1.1 "
+            "takes one per request in flight; HTTP/2 multiplexes); further "
+            "requests to it queue, within their timeouts");
   flags.Duration("drain-timeout", &options.drain_timeout,
                  "on SIGTERM, how long in-flight requests may take to finish");
   std::string redis;
@@ -80,6 +86,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--max-inflight must be from 1 to 100000\n");
     return 2;
   }
+  if (max_host_connections < 1 || max_host_connections > 10000) {
+    std::fprintf(stderr, "--max-host-connections must be from 1 to 10000\n");
+    return 2;
+  }
+  options.fetcher.max_host_connections = max_host_connections;
 
   if (!(options.rate_headroom >= 0 && options.rate_headroom <= 0.5)) {
     std::fprintf(stderr, "--rate-headroom must be from 0 to 0.5\n");

@@ -8,6 +8,9 @@
 namespace fetchfleet::worker {
 namespace {
 
+constexpr absl::Duration kMinHeartbeatInterval = absl::Milliseconds(50);
+constexpr absl::Duration kMaxHeartbeatInterval = absl::Seconds(60);
+
 // Borrowed lends a shard the worker's shared, thread-safe local limiter.
 class Borrowed final : public RateLimiter {
  public:
@@ -135,7 +138,11 @@ v1::WorkerMessage Worker::OnConnected() {
 
 void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   if (message.heartbeat_interval_ms() > 0) {
-    heartbeat_interval_ = absl::Milliseconds(message.heartbeat_interval_ms());
+    // Within sane bounds, whatever the coordinator says: 1 ms would flood it
+    // with heartbeats, an hour would get this worker declared dead.
+    heartbeat_interval_ =
+        std::clamp(absl::Milliseconds(message.heartbeat_interval_ms()),
+                   kMinHeartbeatInterval, kMaxHeartbeatInterval);
   }
   if (message.has_limits()) {
     limits_.Replace(message.limits());
@@ -218,9 +225,12 @@ void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
     held_.erase(it);
     message.add_released(lease_id);
   }
-  FF_LOG(INFO) << "draining: handed back " << message.released_size()
-               << " unstarted requests, " << held() << " in flight";
-  link_.Send(std::move(message));
+  drain_released_ += message.released_size();
+  if (++drain_answers_ == shards_.size()) {
+    FF_LOG(INFO) << "draining: handed back " << drain_released_
+                 << " unstarted requests, " << held() << " in flight";
+  }
+  if (message.released_size() > 0) link_.Send(std::move(message));
   FinishDrainIfIdle();
 }
 

@@ -96,6 +96,10 @@ class Worker final : public CoordinatorLink::Handler {
   EventLoop::TimerId heartbeat_timer_ = 0;
   bool draining_ = false;
   bool drain_closing_ = false;
+  // Shards that answered the drain, and the requests they handed back: one
+  // log line once all have.
+  size_t drain_answers_ = 0;
+  size_t drain_released_ = 0;
   absl::AnyInvocable<void()> drained_;
   // Cleared in the destructor so callbacks already queued on the loop do
   // nothing.
