@@ -245,7 +245,8 @@ TEST(FleetTest, UpstreamBytesThatAreNotUtf8DoNotBreakTheStream) {
 TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
   HttpTestServer upstream;
   Fleet fleet;
-  Subprocess* draining = fleet.AddWorker("w-drain", {"--max-inflight", "30"});
+  Subprocess* draining =
+      fleet.AddWorker("w-drain", {"--max-inflight", "30", "--loops", "2"});
   std::string input;
   for (int i = 0; i < 120; ++i)
     absl::StrAppend(&input, upstream.Url(absl::StrCat("/delay/200?i=", i)),
@@ -256,6 +257,12 @@ TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
   fleet.AddWorker("w-next");
   EXPECT_EQ(draining->Wait(absl::Seconds(20)), 0) << draining->Stderr();
   EXPECT_NE(draining->Stderr().find("drained"), std::string::npos);
+  // One "draining:" line for the worker, not one unlabelled line per loop.
+  std::string log = draining->Stderr();
+  size_t first = log.find("draining: handed back");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("draining: handed back", first + 1), std::string::npos)
+      << log;
   EXPECT_EQ(submit.Wait(), 0) << submit.Stderr();
   std::vector<json> results = ParseResults(submit.Stdout());
   EXPECT_EQ(results.size(), 120u);
