@@ -8,9 +8,6 @@
 namespace fetchfleet::worker {
 namespace {
 
-constexpr absl::Duration kMinHeartbeatInterval = absl::Milliseconds(50);
-constexpr absl::Duration kMaxHeartbeatInterval = absl::Seconds(60);
-
 // Borrowed lends a shard the worker's shared, thread-safe local limiter.
 class Borrowed final : public RateLimiter {
  public:
@@ -28,6 +25,11 @@ class Borrowed final : public RateLimiter {
 };
 
 }  // namespace
+
+absl::Duration BoundHeartbeatInterval(uint64_t ms) {
+  return std::clamp(absl::Milliseconds(std::min<uint64_t>(ms, 3600000)),
+                    absl::Milliseconds(50), absl::Seconds(60));
+}
 
 Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
                const EgressPolicy* policy, WorkerOptions options)
@@ -138,11 +140,8 @@ v1::WorkerMessage Worker::OnConnected() {
 
 void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   if (message.heartbeat_interval_ms() > 0) {
-    // Within sane bounds, whatever the coordinator says: 1 ms would flood it
-    // with heartbeats, an hour would get this worker declared dead.
     heartbeat_interval_ =
-        std::clamp(absl::Milliseconds(message.heartbeat_interval_ms()),
-                   kMinHeartbeatInterval, kMaxHeartbeatInterval);
+        BoundHeartbeatInterval(message.heartbeat_interval_ms());
   }
   if (message.has_limits()) {
     limits_.Replace(message.limits());
@@ -159,15 +158,25 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
     FetchShard* s = shards_[shard].get();
     s->loop()->Post([s, lease_id] { s->runner()->Cancel(lease_id); });
   }
+  v1::WorkerMessage back;
   for (const v1::Assignment& assignment : message.assignments()) {
-    if (draining_) {
-      // Sent before the coordinator saw our drain: hand it straight back.
-      v1::WorkerMessage back;
+    if (held_.contains(assignment.lease_id())) continue;  // sent twice
+    // Sent before the coordinator saw our drain, or past the credit this
+    // worker granted (a coordinator's bug): hand it straight back. The worker
+    // never holds more than --max-inflight.
+    if (draining_ || static_cast<int64_t>(held()) >=
+                         std::max<int64_t>(options_.max_inflight, 1)) {
       back.add_released(assignment.lease_id());
-      link_.Send(std::move(back));
       continue;
     }
     Assign(assignment);
+  }
+  if (back.released_size() > 0) {
+    if (!draining_) {
+      FF_LOG(WARNING) << "the coordinator assigned " << back.released_size()
+                      << " requests past this worker's credit; handed back";
+    }
+    link_.Send(std::move(back));
   }
   FinishDrainIfIdle();
 }

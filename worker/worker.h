@@ -48,6 +48,11 @@ struct WorkerOptions {
   double rate_headroom = 0.02;
 };
 
+// BoundHeartbeatInterval holds the coordinator's heartbeat interval to 50 ms -
+// 60 s: 1 ms would flood it with heartbeats, an hour would get this worker
+// declared dead.
+absl::Duration BoundHeartbeatInterval(uint64_t ms);
+
 class Worker final : public CoordinatorLink::Handler {
  public:
   Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
