@@ -38,8 +38,9 @@ namespace fetchfleet::worker {
 
 // The most one message to the coordinator may carry when it goes alone: a
 // result with a body at the 32 MiB cap, its headers and the rest, well under
-// the 64 MiB gRPC limit both ends set.
+// the 64 MiB gRPC limit both ends set (kMaxReceiveMessageBytes).
 inline constexpr size_t kMaxLoneMessageBytes = kMaxBodyCapBytes + (8 << 20);
+static_assert(kMaxLoneMessageBytes < kMaxReceiveMessageBytes);
 
 // FitForWire makes `message` sendable: every completion whose result would
 // make a message over `lone_limit` bytes becomes a `too_large` result (body,

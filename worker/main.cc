@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/rate_limiter.h"
 #include "common/server_main.h"
+#include "common/wire_limits.h"
 #include "worker/worker.h"
 
 namespace {
@@ -82,8 +83,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--loops must be from 1 to 256\n");
     return 2;
   }
-  if (options.max_inflight < 1 || options.max_inflight > 100000) {
-    std::fprintf(stderr, "--max-inflight must be from 1 to 100000\n");
+  // The coordinator grants no worker more credit than 65536.
+  if (options.max_inflight < 1 || options.max_inflight > 65536) {
+    std::fprintf(stderr, "--max-inflight must be from 1 to 65536\n");
     return 2;
   }
   if (max_host_connections < 1 || max_host_connections > 10000) {
@@ -125,8 +127,8 @@ int main(int argc, char** argv) {
   }
 
   grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(64 << 20);
-  channel_args.SetMaxSendMessageSize(64 << 20);
+  channel_args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  channel_args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   auto channel = grpc::CreateCustomChannel(
