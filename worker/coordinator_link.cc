@@ -1,6 +1,7 @@
 #include "worker/coordinator_link.h"
 
 #include "absl/random/distributions.h"
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
 namespace fetchfleet::worker {
@@ -108,11 +109,40 @@ void CoordinatorLink::Connect() {
 
 void CoordinatorLink::Send(v1::WorkerMessage message) {
   if (stream_ == nullptr || closing_) return;
-  queue_.push_back(std::move(message));
+  for (v1::WorkerMessage& piece :
+       FitForWire(std::move(message), kMaxMessageBytes, kMaxLoneMessageBytes)) {
+    queue_.push_back(std::move(piece));
+  }
   PumpWrites();
 }
 
 namespace {
+
+// Room left in a lone message for everything but its one completion's result.
+constexpr size_t kEnvelopeBytes = 4096;
+
+std::string MiB(size_t bytes) {
+  return absl::StrCat(bytes / (1 << 20), " MiB");
+}
+
+// ShrinkToTooLarge turns `result`, too large for a message of `limit` bytes,
+// into a too_large result: the body goes, then the headers if still needed.
+// Everything else (status, attempts, latency, body_bytes...) is kept.
+void ShrinkToTooLarge(v1::FetchResult* result, size_t limit) {
+  size_t size = result->ByteSizeLong();
+  result->clear_body();
+  std::string dropped = "body";
+  if (result->ByteSizeLong() + kEnvelopeBytes > limit) {
+    result->clear_headers();
+    dropped = "body and headers";
+  }
+  result->set_ok(false);
+  result->set_error(v1::ERROR_TOO_LARGE);
+  result->set_error_message(
+      absl::StrCat("the result (", size, " bytes) is over the ", MiB(limit),
+                   " a worker's message to the coordinator may carry; its ",
+                   dropped, " dropped"));
+}
 
 // Only completions (with the credit they return) may wait to be batched; a
 // hello, a drain notice, handed-back leases, an upstream's pause and a breaker
@@ -128,14 +158,17 @@ void CoordinatorLink::PumpWrites() {
   if (stream_ == nullptr || writing_ || queue_.empty()) return;
   // Per-message costs dominate at tens of thousands of results a second, so
   // completions wait up to kBatchDelay for company (or until kBatchSize of
-  // them are queued). Everything queued meanwhile goes out as one message.
+  // them are queued, or a batch's worth of bytes). Everything queued
+  // meanwhile goes out in as few messages as the byte budget allows.
   size_t completions = 0;
+  size_t bytes = 0;
   bool can_wait = !closing_;
   for (const v1::WorkerMessage& m : queue_) {
     completions += m.completions_size();
+    bytes += m.ByteSizeLong();
     can_wait = can_wait && CanWait(m);
   }
-  if (can_wait && completions < kBatchSize) {
+  if (can_wait && completions < kBatchSize && bytes < kMaxMessageBytes) {
     if (batch_timer_ == 0) {
       batch_timer_ = loop_->RunAfter(kBatchDelay, [this] {
         batch_timer_ = 0;
@@ -159,10 +192,47 @@ void CoordinatorLink::WriteQueued() {
   stream_->Write(std::move(merged));
 }
 
-v1::WorkerMessage MergeWorkerMessages(std::vector<v1::WorkerMessage>* queue) {
+std::vector<v1::WorkerMessage> FitForWire(v1::WorkerMessage message,
+                                          size_t batch_budget,
+                                          size_t lone_limit) {
+  for (v1::Completion& c : *message.mutable_completions()) {
+    if (c.ByteSizeLong() + kEnvelopeBytes > lone_limit) {
+      ShrinkToTooLarge(c.mutable_result(), lone_limit);
+    }
+  }
+  std::vector<v1::WorkerMessage> pieces;
+  if (message.completions_size() <= 1 ||
+      message.ByteSizeLong() <= batch_budget) {
+    pieces.push_back(std::move(message));
+    return pieces;
+  }
+  google::protobuf::RepeatedPtrField<v1::Completion> completions;
+  completions.Swap(message.mutable_completions());
+  pieces.push_back(std::move(message));
+  for (v1::Completion& c : completions) {
+    if (pieces.front().completions_size() == 0) {
+      *pieces.front().add_completions() = std::move(c);
+      continue;
+    }
+    v1::WorkerMessage piece;
+    *piece.add_completions() = std::move(c);
+    pieces.push_back(std::move(piece));
+  }
+  return pieces;
+}
+
+v1::WorkerMessage MergeWorkerMessages(std::deque<v1::WorkerMessage>* queue,
+                                      size_t budget) {
   v1::WorkerMessage merged = std::move(queue->front());
-  for (size_t i = 1; i < queue->size(); ++i) {
-    v1::WorkerMessage& m = (*queue)[i];
+  queue->pop_front();
+  // The parts' sizes add up to at least the merged message's: repeated fields
+  // concatenate, scalars overlap.
+  size_t size = merged.ByteSizeLong();
+  while (!queue->empty()) {
+    v1::WorkerMessage& m = queue->front();
+    size_t m_size = m.ByteSizeLong();
+    if (size + m_size > budget) break;
+    size += m_size;
     merged.set_credit(merged.credit() + m.credit());
     for (auto& c : *m.mutable_completions())
       *merged.add_completions() = std::move(c);
@@ -172,8 +242,8 @@ v1::WorkerMessage MergeWorkerMessages(std::vector<v1::WorkerMessage>* queue) {
       *merged.add_breaker_events() = std::move(e);
     merged.set_draining(merged.draining() || m.draining());
     merged.set_in_flight(m.in_flight());
+    queue->pop_front();
   }
-  queue->clear();
   return merged;
 }
 

@@ -7,6 +7,13 @@
 // coordinator above all. Anything else (hello, drain, handed-back leases) goes
 // at once.
 //
+// Merging stops at kMaxMessageBytes of serialized size: a batch past gRPC's
+// message limit is refused by gRPC and breaks the stream, and with it every
+// lease the worker holds. A single message larger than the batch budget goes
+// alone (a result with a body near the 32 MiB cap); a result that would make
+// its message larger than kMaxLoneMessageBytes is sent as `too_large`, its
+// body (and, if need be, headers) dropped.
+//
 // When the stream breaks, the link tells its handler (the coordinator has
 // already taken the worker's leases back) and reconnects with capped
 // exponential backoff and jitter.
@@ -16,6 +23,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,14 +31,33 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/random/random.h"
 #include "common/event_loop.h"
+#include "common/wire_limits.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
 namespace fetchfleet::worker {
 
-// MergeWorkerMessages folds queued messages into one (credit summed, every
-// completion, release, pause and breaker change kept; the latest in-flight
-// count) and empties the queue, which must not be empty.
-v1::WorkerMessage MergeWorkerMessages(std::vector<v1::WorkerMessage>* queue);
+// The most one message to the coordinator may carry when it goes alone: a
+// result with a body at the 32 MiB cap, its headers and the rest, well under
+// the 64 MiB gRPC limit both ends set (kMaxReceiveMessageBytes).
+inline constexpr size_t kMaxLoneMessageBytes = kMaxBodyCapBytes + (8 << 20);
+static_assert(kMaxLoneMessageBytes < kMaxReceiveMessageBytes);
+
+// FitForWire makes `message` sendable: every completion whose result would
+// make a message over `lone_limit` bytes becomes a `too_large` result (body,
+// then headers, dropped; the rest kept), and a message still over
+// `batch_budget` with several completions is split into one message per
+// completion (the first keeping everything else). Returns the pieces, in order.
+std::vector<v1::WorkerMessage> FitForWire(v1::WorkerMessage message,
+                                          size_t batch_budget,
+                                          size_t lone_limit);
+
+// MergeWorkerMessages takes messages from the front of `queue`, which must not
+// be empty, while together they stay within `budget` serialized bytes (the
+// first always, whatever its size), and folds them into one: credit summed,
+// every completion, release, pause and breaker change kept, the latest
+// in-flight count. The rest stay queued.
+v1::WorkerMessage MergeWorkerMessages(std::deque<v1::WorkerMessage>* queue,
+                                      size_t budget = kMaxMessageBytes);
 
 class CoordinatorLink {
  public:
@@ -79,7 +106,7 @@ class CoordinatorLink {
   Stream* stream_ = nullptr;  // owned by gRPC until OnDone
   bool welcomed_ = false;
   bool writing_ = false;
-  std::vector<v1::WorkerMessage> queue_;
+  std::deque<v1::WorkerMessage> queue_;
   bool closing_ = false;
   absl::AnyInvocable<void()> closed_;
   int failures_ = 0;

@@ -22,14 +22,25 @@ struct CurlFetcher::Transfer {
   AttemptResult result;
   std::string
       blocked_message;  // set when the egress policy refused a connection
+  absl::Time started;   // when Start was called
+  // The current response's status line was read, and its blank line ending
+  // the headers (a redirect or 1xx starts a new response).
+  bool in_headers = false;
+  char error[CURL_ERROR_SIZE] = {};  // curl's detailed message
+  EventLoop::TimerId deadline = 0;   // see Expire
 
   ~Transfer() {
+    if (deadline != 0) fetcher->loop_->CancelTimer(deadline);
     if (easy != nullptr) fetcher->ReturnEasy(easy);
     curl_slist_free_all(request_headers);
   }
 };
 
 namespace {
+
+// Our own deadline fires this long after the attempt's timeout, so that
+// curl's, when it applies, reports first.
+constexpr absl::Duration kDeadlineSlack = absl::Milliseconds(20);
 
 // A global init that runs once, before any thread uses curl.
 struct CurlGlobal {
@@ -71,6 +82,52 @@ v1::ErrorKind ClassifyCurlError(CURLcode code) {
   }
 }
 
+// IsHttps: whether `url` may end up on HTTP/2 (negotiated by ALPN over TLS;
+// fetchfleet does not speak h2c).
+bool IsHttps(absl::string_view url) {
+  return url.size() >= 8 &&
+         absl::EqualsIgnoreCase(url.substr(0, 8), "https://");
+}
+
+// ProtocolError is set when curl's failure was the server breaking HTTP (a
+// response no retry will fix, and no sign the upstream is down): the message
+// to report. Empty otherwise.
+std::string ProtocolError(CURLcode code, absl::string_view detail,
+                          bool in_headers) {
+  switch (code) {
+    case CURLE_OUT_OF_MEMORY:
+      // curl 7.88 reports a header line over CURL_MAX_HTTP_HEADER this way,
+      // with no message: the status line was read, the headers never ended.
+      if (in_headers) {
+        return "invalid HTTP response: a response header over the 100 KiB cap";
+      }
+      return "";
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      // Also a refused scheme (`Protocol "file" not supported...`), which is
+      // an egress refusal, not the server's fault.
+      if (absl::StartsWith(detail, "Protocol ")) return "";
+      break;
+    case CURLE_RECV_ERROR:
+      // Mostly the socket (reset by peer: transient); these are the server's
+      // framing.
+      if (absl::StrContains(detail, "Too large response headers")) {
+        return absl::StrCat(
+            "invalid HTTP response: the response headers are over the 300 KiB "
+            "cap (",
+            detail, ")");
+      }
+      if (!absl::StrContains(detail, "chunk")) return "";
+      break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+      break;
+    default:
+      return "";
+  }
+  return absl::StrCat("invalid HTTP response: ",
+                      detail.empty() ? curl_easy_strerror(code) : detail);
+}
+
 }  // namespace
 
 CurlFetcher::CurlFetcher(EventLoop* loop, const EgressPolicy* policy,
@@ -88,6 +145,10 @@ CurlFetcher::CurlFetcher(EventLoop* loop, const EgressPolicy* policy,
   if (options_.max_total_connections > 0) {
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS,
                       options_.max_total_connections);
+  }
+  if (options_.max_host_connections > 0) {
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      options_.max_host_connections);
   }
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 }
@@ -110,6 +171,7 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
   t->fetcher = this;
   t->settings = settings;
   t->done = std::move(done);
+  t->started = loop_->Now();
   t->easy = TakeEasy();
   CURL* e = t->easy;
   if (e == nullptr) {
@@ -143,7 +205,11 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
       static_cast<long>(std::min<uint32_t>(request.timeout_ms(), 10000)));
   curl_easy_setopt(e, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  // Wait for a connection that may turn out to multiplex only where one can:
+  // over TLS, where ALPN may pick h2. A plain HTTP/1.1 connection whose
+  // response never comes would hold every waiter for its whole timeout.
+  if (IsHttps(request.url())) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
                    &CurlFetcher::OpenSocketCallback);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
@@ -184,6 +250,16 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
     result.error_message =
         absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(code));
     FailSoon(id, std::move(result));
+    return id;
+  }
+  // curl (7.88) checks a transfer's timeout only once it has a connection: one
+  // queued behind the per-host cap, or waiting to learn whether a connection
+  // multiplexes, would wait past its timeout for as long as the transfers
+  // ahead of it take.
+  if (request.timeout_ms() > 0) {
+    t->deadline = loop_->RunAfter(
+        absl::Milliseconds(request.timeout_ms()) + kDeadlineSlack,
+        [this, id] { Expire(id); });
   }
   return id;
 }
@@ -209,6 +285,27 @@ void CurlFetcher::FailSoon(uint64_t id, AttemptResult result) {
                     transfers_.erase(it);
                     done(std::move(result));
                   });
+}
+
+void CurlFetcher::Expire(uint64_t id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end()) return;
+  Transfer* t = it->second.get();
+  t->deadline = 0;
+  curl_off_t connected_us = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected_us);
+  curl_multi_remove_handle(multi_, t->easy);
+  AttemptResult result = std::move(t->result);
+  result.outcome.error = v1::ERROR_TIMEOUT;
+  result.outcome.http_status = 0;
+  result.error_message =
+      connected_us > 0
+          ? "Timeout was reached"
+          : "Timeout was reached (waiting for a connection to the host)";
+  result.latency_ms = absl::ToDoubleMilliseconds(loop_->Now() - t->started);
+  Done done = std::move(t->done);
+  transfers_.erase(it);
+  done(std::move(result));
 }
 
 void CurlFetcher::Abort(uint64_t handle) {
@@ -288,13 +385,18 @@ size_t CurlFetcher::HeaderCallback(char* data, size_t size, size_t count,
                                    void* transfer) {
   auto* t = static_cast<Transfer*>(transfer);
   size_t n = size * count;
-  if (!t->settings.include_headers) return n;
   absl::string_view line(data, n);
   if (absl::StartsWith(line, "HTTP/")) {
-    t->result.headers
-        .clear();  // a new response (after a redirect or 100-continue)
+    t->in_headers = true;
+    // A new response (after a redirect or 100-continue).
+    t->result.headers.clear();
     return n;
   }
+  if (line == "\r\n" || line == "\n") {
+    t->in_headers = false;
+    return n;
+  }
+  if (!t->settings.include_headers) return n;
   size_t colon = line.find(':');
   if (colon == absl::string_view::npos) return n;
   std::string name =
@@ -344,11 +446,11 @@ void CurlFetcher::Finish(Transfer* t, CURLcode code) {
   AttemptResult& result = t->result;
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_off_t total_us = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &total_us);
   curl_off_t retry_after_s = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after_s);
-  result.latency_ms = static_cast<double>(total_us) / 1000.0;
+  // From Start to here, waiting for a connection included: curl's total time
+  // is 0 for a transfer that timed out before it began.
+  result.latency_ms = absl::ToDoubleMilliseconds(loop_->Now() - t->started);
   result.outcome.http_status = static_cast<int>(status);
   result.outcome.retry_after = absl::Seconds(retry_after_s);
 
@@ -366,6 +468,11 @@ void CurlFetcher::Finish(Transfer* t, CURLcode code) {
   } else if (code == CURLE_TOO_MANY_REDIRECTS) {
     result.outcome.error = v1::ERROR_HTTP_STATUS;
     result.error_message = "more than 5 redirects";
+  } else if (std::string protocol =
+                 ProtocolError(code, t->error, t->in_headers);
+             !protocol.empty()) {
+    result.outcome.error = v1::ERROR_PROTOCOL;
+    result.error_message = std::move(protocol);
   } else {
     result.outcome.error = ClassifyCurlError(code);
     result.error_message = curl_easy_strerror(code);

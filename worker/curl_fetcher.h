@@ -9,6 +9,13 @@
 // to be connected to: after DNS, and again for every redirect hop that needs a
 // new connection.
 //
+// Requests to one host:port share a connection only where HTTP/2 multiplexes
+// them: a new https transfer waits for an existing connection's ALPN answer
+// (PIPEWAIT) rather than opening a second one; plain http never waits, since
+// one HTTP/1.1 response that never comes would hold every request queued
+// behind it. Each host gets at most max_host_connections connections; further
+// transfers queue in curl, within their timeouts.
+//
 // Loop thread only.
 #pragma once
 
@@ -47,10 +54,13 @@ struct AttemptSettings {
 class CurlFetcher {
  public:
   using Done = absl::AnyInvocable<void(AttemptResult)>;
+  static constexpr long kDefaultMaxHostConnections = 32;
 
   struct Options {
     long max_total_connections = 0;  // 0 = no cap
-    long max_connects = 1024;        // connection cache size
+    // Connections per host:port (each fetch loop); 0 = no cap.
+    long max_host_connections = kDefaultMaxHostConnections;
+    long max_connects = 1024;  // connection cache size
     std::string user_agent = "fetchfleet/0.1";
     // Local address to connect from; empty: the system's choice.
     std::string source_address;
@@ -86,6 +96,8 @@ class CurlFetcher {
   void OnTimeout();
   void DrainFinished();
   void Finish(Transfer* transfer, CURLcode code);
+  // Expire fails an attempt still running past its timeout.
+  void Expire(uint64_t id);
   void FailSoon(uint64_t id, AttemptResult result);
   CURL* TakeEasy();
   void ReturnEasy(CURL* easy);

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/rate_limiter.h"
 #include "common/server_main.h"
+#include "common/wire_limits.h"
 #include "worker/worker.h"
 
 namespace {
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   options.name = Hostname();
   std::string coordinator = "localhost:7070";
   std::vector<std::string> allow_cidrs;
+  int64_t max_host_connections =
+      worker::CurlFetcher::kDefaultMaxHostConnections;
   FlagSet flags(
       "fetchfleet-worker: fetches the coordinator's assignments with libcurl "
       "on an event loop.\n\n"
@@ -54,6 +57,10 @@ int main(int argc, char** argv) {
                "connect to upstreams from this local IP address (a "
                "multi-homed host's egress address); unset: the system's "
                "choice");
+  flags.Int("max-host-connections", &max_host_connections,
+            "connections each fetch loop opens to one host:port (HTTP/1.1 "
+            "takes one per request in flight; HTTP/2 multiplexes); further "
+            "requests to it queue, within their timeouts");
   flags.Duration("drain-timeout", &options.drain_timeout,
                  "on SIGTERM, how long in-flight requests may take to finish");
   std::string redis;
@@ -76,10 +83,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--loops must be from 1 to 256\n");
     return 2;
   }
-  if (options.max_inflight < 1 || options.max_inflight > 100000) {
-    std::fprintf(stderr, "--max-inflight must be from 1 to 100000\n");
+  // The coordinator grants no worker more credit than 65536.
+  if (options.max_inflight < 1 || options.max_inflight > 65536) {
+    std::fprintf(stderr, "--max-inflight must be from 1 to 65536\n");
     return 2;
   }
+  if (max_host_connections < 1 || max_host_connections > 10000) {
+    std::fprintf(stderr, "--max-host-connections must be from 1 to 10000\n");
+    return 2;
+  }
+  options.fetcher.max_host_connections = max_host_connections;
 
   if (!(options.rate_headroom >= 0 && options.rate_headroom <= 0.5)) {
     std::fprintf(stderr, "--rate-headroom must be from 0 to 0.5\n");
@@ -114,8 +127,8 @@ int main(int argc, char** argv) {
   }
 
   grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(64 << 20);
-  channel_args.SetMaxSendMessageSize(64 << 20);
+  channel_args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  channel_args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   auto channel = grpc::CreateCustomChannel(

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/request_parser.h"
+#include "common/wire_limits.h"
 
 namespace fetchfleet::worker {
 namespace {
@@ -34,18 +35,29 @@ RequestRunner::~RequestRunner() {
   CancelAll();
 }
 
+void BoundAssignment(v1::Assignment* assignment) {
+  v1::FetchRequest* request = assignment->mutable_request();
+  uint64_t cap = assignment->body_cap_bytes();
+  assignment->set_body_cap_bytes(
+      cap == 0 ? kDefaultBodyCapBytes
+               : std::min<uint64_t>(cap, kMaxBodyCapBytes));
+  if (request->max_attempts() == 0)
+    request->set_max_attempts(kDefaultMaxAttempts);
+  request->set_max_attempts(
+      std::min(request->max_attempts(), kMaxAttemptsLimit));
+  if (request->timeout_ms() == 0) request->set_timeout_ms(kDefaultTimeoutMs);
+  request->set_timeout_ms(std::min(request->timeout_ms(), kMaxTimeoutMs));
+  assignment->set_breaker_wait_ms(
+      std::min(assignment->breaker_wait_ms(), kMaxTimeoutMs));
+}
+
 void RequestRunner::Add(v1::Assignment assignment) {
+  BoundAssignment(&assignment);
   auto task = std::make_unique<Task>();
   task->lease_id = assignment.lease_id();
   task->request = std::move(*assignment.mutable_request());
   task->settings.include_headers = assignment.include_headers();
-  task->settings.body_cap_bytes = assignment.body_cap_bytes()
-                                      ? assignment.body_cap_bytes()
-                                      : kDefaultBodyCapBytes;
-  if (task->request.max_attempts() == 0)
-    task->request.set_max_attempts(kDefaultMaxAttempts);
-  if (task->request.timeout_ms() == 0)
-    task->request.set_timeout_ms(kDefaultTimeoutMs);
+  task->settings.body_cap_bytes = assignment.body_cap_bytes();
   if (assignment.breaker_wait_ms() > 0) {
     task->breaker_deadline =
         loop_->Now() + absl::Milliseconds(assignment.breaker_wait_ms());

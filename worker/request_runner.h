@@ -35,6 +35,13 @@
 
 namespace fetchfleet::worker {
 
+// BoundAssignment fills in the defaults (0 = 1 MiB body cap, 3 attempts,
+// 10 s timeout) and holds the coordinator's numbers to the limits the request
+// parser enforces: the body cap to kMaxBodyCapBytes (2^64 would buffer
+// whatever the upstream sends), attempts to 20 (a million would hammer it for
+// hours), the timeout and the breaker wait to 10 minutes.
+void BoundAssignment(v1::Assignment* assignment);
+
 class RequestRunner {
  public:
   using Complete =

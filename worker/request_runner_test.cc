@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "common/request_parser.h"
+#include "common/wire_limits.h"
 #include "gtest/gtest.h"
 #include "tests/testing/http_test_server.h"
 
@@ -261,6 +263,71 @@ TEST_F(RequestRunnerTest, RetryBudgetBoundsRetries) {
     if (r.error_message().find("retry budget") != std::string::npos) ++denied;
   }
   EXPECT_EQ(static_cast<uint64_t>(denied), runner_.retries_denied());
+}
+
+// An answer that breaks HTTP is final: one attempt, one hit, and no breaker
+// failure (ten of them would have opened it).
+TEST_F(RequestRunnerTest, ProtocolErrorsAreNotRetriedNorBreakerFailures) {
+  Requests garbage(10, {server_.Url("/http09"), 3});
+  RunPhases({{garbage, 0}, {{{server_.Url("/fast"), 1}}, 0}});
+  for (uint64_t lease = 1; lease <= 10; ++lease) {
+    EXPECT_EQ(results_[lease].error(), v1::ERROR_PROTOCOL)
+        << results_[lease].error_message();
+    EXPECT_EQ(results_[lease].attempts(), 1u);
+  }
+  EXPECT_EQ(server_.Hits("/http09"), 10);
+  EXPECT_TRUE(results_[11].ok()) << results_[11].error_message();
+}
+
+// The coordinator's numbers are bounded: a body cap of 2^40 keeps 32 MiB.
+TEST_F(RequestRunnerTest, TheBodyCapIsBounded) {
+  expected_ = 1;
+  loop_.Post([&] {
+    v1::Assignment a;
+    a.set_lease_id(1);
+    a.set_body_cap_bytes(uint64_t{1} << 40);
+    a.mutable_request()->set_url(
+        server_.Url(absl::StrCat("/bytes/", kMaxBodyCapBytes + 1000)));
+    a.mutable_request()->set_method("GET");
+    a.mutable_request()->set_max_attempts(1);
+    a.mutable_request()->set_timeout_ms(20000);
+    runner_.Add(std::move(a));
+  });
+  loop_.Run();
+  EXPECT_TRUE(results_[1].ok()) << results_[1].error_message();
+  EXPECT_TRUE(results_[1].truncated());
+  EXPECT_EQ(results_[1].body().size(), kMaxBodyCapBytes);
+}
+
+TEST(BoundAssignment, HoldsTheCoordinatorsNumbersToTheParsersLimits) {
+  v1::Assignment a;
+  a.set_body_cap_bytes(~uint64_t{0});
+  a.set_breaker_wait_ms(~uint32_t{0});
+  a.mutable_request()->set_max_attempts(1000000);
+  a.mutable_request()->set_timeout_ms(~uint32_t{0});
+  BoundAssignment(&a);
+  EXPECT_EQ(a.body_cap_bytes(), kMaxBodyCapBytes);
+  EXPECT_EQ(a.breaker_wait_ms(), kMaxTimeoutMs);
+  EXPECT_EQ(a.request().max_attempts(), kMaxAttemptsLimit);
+  EXPECT_EQ(a.request().timeout_ms(), kMaxTimeoutMs);
+
+  v1::Assignment zero;
+  BoundAssignment(&zero);
+  EXPECT_EQ(zero.body_cap_bytes(), kDefaultBodyCapBytes);
+  EXPECT_EQ(zero.breaker_wait_ms(), 0u);
+  EXPECT_EQ(zero.request().max_attempts(), kDefaultMaxAttempts);
+  EXPECT_EQ(zero.request().timeout_ms(), kDefaultTimeoutMs);
+
+  v1::Assignment fine;
+  fine.set_body_cap_bytes(5000);
+  fine.set_breaker_wait_ms(1500);
+  fine.mutable_request()->set_max_attempts(4);
+  fine.mutable_request()->set_timeout_ms(2500);
+  BoundAssignment(&fine);
+  EXPECT_EQ(fine.body_cap_bytes(), 5000u);
+  EXPECT_EQ(fine.breaker_wait_ms(), 1500u);
+  EXPECT_EQ(fine.request().max_attempts(), 4u);
+  EXPECT_EQ(fine.request().timeout_ms(), 2500u);
 }
 
 }  // namespace

@@ -26,6 +26,11 @@ class Borrowed final : public RateLimiter {
 
 }  // namespace
 
+absl::Duration BoundHeartbeatInterval(uint64_t ms) {
+  return std::clamp(absl::Milliseconds(std::min<uint64_t>(ms, 3600000)),
+                    absl::Milliseconds(50), absl::Seconds(60));
+}
+
 Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
                const EgressPolicy* policy, WorkerOptions options)
     : loop_(loop),
@@ -135,7 +140,8 @@ v1::WorkerMessage Worker::OnConnected() {
 
 void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   if (message.heartbeat_interval_ms() > 0) {
-    heartbeat_interval_ = absl::Milliseconds(message.heartbeat_interval_ms());
+    heartbeat_interval_ =
+        BoundHeartbeatInterval(message.heartbeat_interval_ms());
   }
   if (message.has_limits()) {
     limits_.Replace(message.limits());
@@ -152,15 +158,25 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
     FetchShard* s = shards_[shard].get();
     s->loop()->Post([s, lease_id] { s->runner()->Cancel(lease_id); });
   }
+  v1::WorkerMessage back;
   for (const v1::Assignment& assignment : message.assignments()) {
-    if (draining_) {
-      // Sent before the coordinator saw our drain: hand it straight back.
-      v1::WorkerMessage back;
+    if (held_.contains(assignment.lease_id())) continue;  // sent twice
+    // Sent before the coordinator saw our drain, or past the credit this
+    // worker granted (a coordinator's bug): hand it straight back. The worker
+    // never holds more than --max-inflight.
+    if (draining_ || static_cast<int64_t>(held()) >=
+                         std::max<int64_t>(options_.max_inflight, 1)) {
       back.add_released(assignment.lease_id());
-      link_.Send(std::move(back));
       continue;
     }
     Assign(assignment);
+  }
+  if (back.released_size() > 0) {
+    if (!draining_) {
+      FF_LOG(WARNING) << "the coordinator assigned " << back.released_size()
+                      << " requests past this worker's credit; handed back";
+    }
+    link_.Send(std::move(back));
   }
   FinishDrainIfIdle();
 }
@@ -218,9 +234,12 @@ void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
     held_.erase(it);
     message.add_released(lease_id);
   }
-  FF_LOG(INFO) << "draining: handed back " << message.released_size()
-               << " unstarted requests, " << held() << " in flight";
-  link_.Send(std::move(message));
+  drain_released_ += message.released_size();
+  if (++drain_answers_ == shards_.size()) {
+    FF_LOG(INFO) << "draining: handed back " << drain_released_
+                 << " unstarted requests, " << held() << " in flight";
+  }
+  if (message.released_size() > 0) link_.Send(std::move(message));
   FinishDrainIfIdle();
 }
 

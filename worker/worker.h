@@ -48,6 +48,11 @@ struct WorkerOptions {
   double rate_headroom = 0.02;
 };
 
+// BoundHeartbeatInterval holds the coordinator's heartbeat interval to 50 ms -
+// 60 s: 1 ms would flood it with heartbeats, an hour would get this worker
+// declared dead.
+absl::Duration BoundHeartbeatInterval(uint64_t ms);
+
 class Worker final : public CoordinatorLink::Handler {
  public:
   Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
@@ -96,6 +101,10 @@ class Worker final : public CoordinatorLink::Handler {
   EventLoop::TimerId heartbeat_timer_ = 0;
   bool draining_ = false;
   bool drain_closing_ = false;
+  // Shards that answered the drain, and the requests they handed back: one
+  // log line once all have.
+  size_t drain_answers_ = 0;
+  size_t drain_released_ = 0;
   absl::AnyInvocable<void()> drained_;
   // Cleared in the destructor so callbacks already queued on the loop do
   // nothing.

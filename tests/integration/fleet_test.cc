@@ -242,10 +242,41 @@ TEST(FleetTest, UpstreamBytesThatAreNotUtf8DoNotBreakTheStream) {
   EXPECT_EQ(by_id["3"]["body"], "{\"name\": \"after\"}");
 }
 
+// Five 25 MB results completed together were merged into one 100 MB message
+// to the coordinator, past gRPC's 64 MiB limit ("Sent message larger than
+// max"): the stream broke, every lease went back and the requests were fetched
+// again and again.
+TEST(FleetTest, BigResultsTogetherDoNotBreakTheWorkersStream) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  Subprocess* worker = fleet.AddWorker("w-big");
+  std::string input;
+  for (int i = 0; i < 5; ++i)
+    absl::StrAppend(&input, upstream.Url("/bytes/26000000"), "\n");
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--max-body", "25000000",
+                                 "--no-progress", "-"}),
+                 WriteTempFile(input), absl::Seconds(90));
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  std::vector<json> results = ParseResults(run.out);
+  ASSERT_EQ(results.size(), 5u);
+  for (const json& r : results) {
+    EXPECT_EQ(r["ok"], true) << r.value("error_message", "");
+    EXPECT_EQ(r["truncated"], true);
+    EXPECT_EQ(r["attempts"], 1);
+    EXPECT_EQ(r["body"].get<std::string>().size(), 25000000u);
+  }
+  EXPECT_EQ(upstream.Hits("/bytes/26000000"), 5);
+  EXPECT_EQ(worker->Stderr().find("coordinator stream ended"),
+            std::string::npos)
+      << worker->Stderr();
+}
+
 TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
   HttpTestServer upstream;
   Fleet fleet;
-  Subprocess* draining = fleet.AddWorker("w-drain", {"--max-inflight", "30"});
+  Subprocess* draining =
+      fleet.AddWorker("w-drain", {"--max-inflight", "30", "--loops", "2"});
   std::string input;
   for (int i = 0; i < 120; ++i)
     absl::StrAppend(&input, upstream.Url(absl::StrCat("/delay/200?i=", i)),
@@ -256,6 +287,12 @@ TEST(FleetTest, SigtermDrainsAWorkerWithoutLosingWork) {
   fleet.AddWorker("w-next");
   EXPECT_EQ(draining->Wait(absl::Seconds(20)), 0) << draining->Stderr();
   EXPECT_NE(draining->Stderr().find("drained"), std::string::npos);
+  // One "draining:" line for the worker, not one unlabelled line per loop.
+  std::string log = draining->Stderr();
+  size_t first = log.find("draining: handed back");
+  EXPECT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("draining: handed back", first + 1), std::string::npos)
+      << log;
   EXPECT_EQ(submit.Wait(), 0) << submit.Stderr();
   std::vector<json> results = ParseResults(submit.Stdout());
   EXPECT_EQ(results.size(), 120u);

@@ -164,8 +164,9 @@ void HttpTestServer::Serve(int fd) {
       int prev = max_concurrent_.load();
       while (now > prev && !max_concurrent_.compare_exchange_weak(prev, now)) {
       }
+      bool close = false;
       std::string response =
-          Respond(request_line[0], request_line[1], headers, body);
+          Respond(request_line[0], request_line[1], headers, body, &close);
       --in_progress_;
       size_t off = 0;
       while (off < response.size()) {
@@ -174,6 +175,7 @@ void HttpTestServer::Serve(int fd) {
         if (n <= 0) goto done;
         off += n;
       }
+      if (close) goto done;
     }
   }
 done:
@@ -184,8 +186,8 @@ done:
 
 std::string HttpTestServer::Respond(
     const std::string& method, const std::string& target,
-    const std::map<std::string, std::string>& headers,
-    const std::string& body) {
+    const std::map<std::string, std::string>& headers, const std::string& body,
+    bool* close) {
   std::string path = target.substr(0, target.find('?'));
   std::string query = target.find('?') == std::string::npos
                           ? ""
@@ -228,6 +230,31 @@ std::string HttpTestServer::Respond(
   if (parts.size() == 2 && parts[0] == "bytes" &&
       absl::SimpleAtoi(parts[1], &n)) {
     return Response(200, std::string(n, 'x'));
+  }
+  if (path == "/hang") {
+    SleepUnlessStopped(absl::Hours(1));
+    *close = true;
+    return "";
+  }
+  if (parts.size() == 2 && parts[0] == "big-header" &&
+      absl::SimpleAtoi(parts[1], &n)) {
+    return Response(200, "big header",
+                    {absl::StrCat("X-Big: ", std::string(n, 'h'))});
+  }
+  if (parts.size() == 2 && parts[0] == "many-headers" &&
+      absl::SimpleAtoi(parts[1], &n)) {
+    std::vector<std::string> many;
+    for (int i = 0; i < n; ++i)
+      many.push_back(absl::StrCat("X-H", i, ": ", std::string(1000, 'h')));
+    return Response(200, "many headers", many);
+  }
+  if (path == "/http09") {
+    *close = true;
+    return "garbage, not an HTTP response\r\n";
+  }
+  if (path == "/bad-chunk") {
+    *close = true;
+    return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
   }
   if (path == "/binary")
     return Response(200, std::string("\xff\xfe\x00\x01", 4));

@@ -9,9 +9,15 @@
 //   /redirect?to=URL     302 to URL
 //   /flaky/KEY/N         503 for the first N requests of KEY, then 200
 //   /throttle/KEY/N/S    429 with Retry-After: S for the first N requests of
-//   KEY, then 200 /echo                the request's method, headers and body,
-//   as JSON /json/NAME           {"name": "NAME"} anything else        200 "ok
-//   PATH"
+//                        KEY, then 200
+//   /echo                the request's method, headers and body, as JSON
+//   /json/NAME           {"name": "NAME"}
+//   /hang                never answers (until the server stops)
+//   /big-header/N        200 with one header line of N bytes
+//   /many-headers/N      200 with N headers of 1000 bytes each
+//   /http09              bytes that are no HTTP response (HTTP/0.9), then close
+//   /bad-chunk           a chunked body whose chunk size is not hex, then close
+//   anything else        200 "ok PATH"
 // It records each request's path and arrival time. Thread-safe.
 #pragma once
 
@@ -69,9 +75,11 @@ class HttpTestServer {
   void AcceptLoop();
   void SleepUnlessStopped(absl::Duration d);
   void Serve(int fd);
+  // Respond returns the raw bytes to send; `close` set: close the connection
+  // after them.
   std::string Respond(const std::string& method, const std::string& target,
                       const std::map<std::string, std::string>& headers,
-                      const std::string& body);
+                      const std::string& body, bool* close);
 
   int listen_fd_ = -1;
   int port_ = 0;
