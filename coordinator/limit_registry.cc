@@ -21,8 +21,7 @@ std::optional<RateLimit> Decode(absl::string_view value) {
   std::vector<absl::string_view> parts = absl::StrSplit(value, ' ');
   RateLimit limit;
   if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &limit.per_second) ||
-      !absl::SimpleAtoi(parts[1], &limit.burst) || !(limit.per_second > 0) ||
-      limit.burst < 1)
+      !absl::SimpleAtoi(parts[1], &limit.burst) || !CheckRateLimit(limit).ok())
     return std::nullopt;
   return limit;
 }
@@ -130,7 +129,7 @@ void LimitRegistry::Delete(const std::string& key, Done done) {
     existed = limits.erase(key) > 0 || existed;
     Install(std::move(limits));
     done(existed ? absl::OkStatus()
-                 : absl::NotFoundError(absl::StrCat("no limit for ", key)));
+                 : absl::NotFoundError(absl::StrCat("no limit for key ", key)));
   };
   if (store_ == nullptr) {
     finish(false, std::move(done));
