@@ -12,13 +12,13 @@ namespace fetchfleet::fetchctl {
 absl::StatusOr<std::unique_ptr<InputReader>> InputReader::Open(
     const std::string& path) {
   if (path == "-")
-    return std::unique_ptr<InputReader>(new InputReader(stdin, false));
+    return std::unique_ptr<InputReader>(new InputReader(stdin, false, "stdin"));
   FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
-  return std::unique_ptr<InputReader>(new InputReader(file, true));
+  return std::unique_ptr<InputReader>(new InputReader(file, true, path));
 }
 
 InputReader::~InputReader() {
@@ -37,6 +37,11 @@ bool InputReader::NextLine(std::string* line) {
       pos_ = 0;
       if (n == 0) {
         eof_ = true;
+        if (std::ferror(file_)) {
+          status_ = absl::InvalidArgumentError(
+              absl::StrCat("reading ", name_, ": ", std::strerror(errno)));
+          return false;
+        }
         continue;
       }
     }
@@ -64,6 +69,10 @@ bool InputReader::NextBatch(size_t max_lines, size_t max_bytes,
   while (lines->size() < max_lines && bytes < max_bytes && NextLine(&line)) {
     bytes += line.size();
     lines->push_back(std::move(line));
+  }
+  if (!status_.ok()) {
+    lines->clear();
+    return false;
   }
   return !lines->empty();
 }

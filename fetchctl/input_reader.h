@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,19 @@ class InputReader {
   ~InputReader();
 
   // NextBatch fills `lines` with up to `max_lines` lines or about `max_bytes`
-  // bytes; returns false at the end of input (with `lines` empty).
+  // bytes; returns false at the end of input (with `lines` empty), or when
+  // reading failed (then status() says why).
   bool NextBatch(size_t max_lines, size_t max_bytes,
                  std::vector<std::string>* lines);
 
+  // status: a read error (EISDIR, EIO...), which ends the input like an end
+  // of file would, but must not pass for one: the job would silently miss
+  // the rest of its list.
+  const absl::Status& status() const { return status_; }
+
  private:
-  explicit InputReader(FILE* file, bool owned) : file_(file), owned_(owned) {}
+  InputReader(FILE* file, bool owned, std::string name)
+      : file_(file), owned_(owned), name_(std::move(name)) {}
   bool NextLine(std::string* line);
 
   FILE* file_;
@@ -35,6 +43,8 @@ class InputReader {
   std::string buffer_;
   size_t pos_ = 0;
   bool eof_ = false;
+  std::string name_;  // for messages
+  absl::Status status_;
 };
 
 }  // namespace fetchfleet::fetchctl

@@ -214,6 +214,19 @@ class EventPrinter {
     return code;
   }
 
+  // InputFailed: the input could not be read to its end.
+  int InputFailed(const absl::Status& status) {
+    progress_.Clear();
+    std::fprintf(stderr, "error: %s\n", std::string(status.message()).c_str());
+    if (!job_id_.empty() && !options_.embedded) {
+      std::fprintf(stderr,
+                   "job %s has only the input lines sent before; fetchctl "
+                   "cancel %s stops it\n",
+                   job_id_.c_str(), job_id_.c_str());
+    }
+    return kExitUsage;
+  }
+
  private:
   // Write writes and flushes `text`; false (and the error kept) when it could
   // not (EPIPE: the reader went away; ENOSPC...).
@@ -318,6 +331,7 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
   std::unique_ptr<grpc::ClientReaderWriter<v1::SubmitRequest, v1::JobEvent>>
       stream = stub->Submit(&context);
 
+  std::atomic<bool> input_failed{false};
   std::promise<void> writer_done;
   std::future<void> writer_finished = writer_done.get_future();
   std::thread writer([&] {
@@ -328,6 +342,13 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
     bool more = true;
     do {
       more = input->NextBatch(kBatchLines, kBatchBytes, &lines);
+      if (!input->status().ok()) {
+        // Not an end of input: end the call instead of closing the input,
+        // so the job does not pass for complete.
+        input_failed.store(true);
+        context.TryCancel();
+        return;
+      }
       for (std::string& line : lines) request.add_lines(std::move(line));
       // The first message always goes, so that even empty input makes a job.
       if (!stream->Write(request))
@@ -362,7 +383,9 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
   watch.Stop();
   writer.join();
   grpc::Status status = stream->Finish();
-  int code = printer.Finish(status, watch.closed(), interrupt.signal());
+  int code = input_failed.load()
+                 ? printer.InputFailed(input->status())
+                 : printer.Finish(status, watch.closed(), interrupt.signal());
   return CloseOutput(out, output, code);
 }
 

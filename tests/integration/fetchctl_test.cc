@@ -233,6 +233,23 @@ TEST(FetchctlExitTest, RefusalsExitTwoOnEveryCommand) {
   }
 }
 
+TEST(FetchctlExitTest, AnInputThatCannotBeReadIsAnInputError) {
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  // fopen opens a directory; reading it fails, which is not an empty list.
+  for (const char* command : {"submit", "run"}) {
+    CommandResult result = RunCommand(
+        command == std::string("run")
+            ? std::vector<std::string>{BinaryPath("fetchctl"), "run", "/tmp"}
+            : fleet.Fetchctl({"submit", "/tmp"}));
+    EXPECT_EQ(result.exit_code, 2) << command << ": " << result.err;
+    EXPECT_NE(result.err.find("error: reading /tmp: Is a directory"),
+              std::string::npos)
+        << result.err;
+    EXPECT_EQ(result.err.find(" ok, "), std::string::npos) << result.err;
+  }
+}
+
 // --- Unknown keys: NOT_FOUND, exit 2, and nothing is created. ---
 
 void ExpectUnknownKeysAreRefused(const Fleet& fleet) {
