@@ -3,8 +3,15 @@
 // just past the limit (the coordinator then reports it as too_large) and the
 // rest of it is skipped unread.
 //
-// Not thread-safe: one reader thread.
+// From a pipe or terminal it reads what is there (read(2), not fread, which
+// waits for 64 KiB): a batch goes as soon as no more input is ready, so
+// `tail -f urls | fetchctl submit` streams; and a read waiting for input can
+// be cancelled (the call ended: nothing more will be sent).
+//
+// Not thread-safe: one reader thread; Cancel() from any thread.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdio>
 #include <memory>
@@ -33,13 +40,23 @@ class InputReader {
   // the rest of its list.
   const absl::Status& status() const { return status_; }
 
+  // Cancel ends a read that waits for input (NextBatch then returns false
+  // with status() ok). Thread-safe.
+  void Cancel();
+
  private:
-  InputReader(FILE* file, bool owned, std::string name)
-      : file_(file), owned_(owned), name_(std::move(name)) {}
+  InputReader(FILE* file, bool owned, std::string name);
   bool NextLine(std::string* line);
+  // Read: read(2), or 0 at cancel; waits for input unless `ready_only` and
+  // then returns -2 when none is ready.
+  ssize_t Read(char* data, size_t size);
+  // Ready: input can be read without waiting (always, for a regular file).
+  bool Ready();
 
   FILE* file_;
   bool owned_;
+  int fd_;
+  int wake_[2] = {-1, -1};  // a pipe or terminal: Cancel() writes here
   std::string buffer_;
   size_t pos_ = 0;
   bool eof_ = false;

@@ -375,7 +375,9 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
   // call, so that a writer blocked on flow control returns. If the stream
   // ended, the call is over and the writer returns by itself; cancelling then
   // would replace the coordinator's status (NOT_FOUND, UNAVAILABLE...) with
-  // our CANCELLED, so only a writer still stuck after a grace period is.
+  // our CANCELLED, so only a writer still stuck after a grace period is. A
+  // writer waiting for input is woken: nothing more will be sent either way.
+  input->Cancel();
   if (stopped ||
       writer_finished.wait_for(kWriterGrace) != std::future_status::ready) {
     context.TryCancel();

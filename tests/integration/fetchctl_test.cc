@@ -2,10 +2,15 @@
 // stream out as they arrive, a closed pipe or a dead coordinator ends it
 // promptly with the right exit status, unknown keys and out-of-range numbers
 // are refused the same way everywhere, and its messages read right.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -168,6 +173,34 @@ TEST(FetchctlStreamTest, PipedIntoHeadItEndsPromptlyAndSaysTheJobRunsOn) {
   EXPECT_NE(said.find("output was closed"), std::string::npos) << said;
   EXPECT_NE(said.find("keeps running"), std::string::npos) << said;
   EXPECT_NE(said.find("fetchctl watch "), std::string::npos) << said;
+}
+
+TEST(FetchctlStreamTest, InputTricklingFromAPipeGoesAtOnceAndACancelWakesIt) {
+  HttpTestServer upstream;
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  std::string fifo = WriteTempFile("") + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  Subprocess submit(fleet.Fetchctl(Concat({"submit"}, kSlowJobFlags)), fifo);
+  // Opens once fetchctl has (the FIFO's two ends meet); kept open: more input
+  // may come, as from `tail -f`.
+  int writer = ::open(fifo.c_str(), O_WRONLY);
+  ASSERT_GE(writer, 0) << std::strerror(errno);
+  std::string line = upstream.Url("/json/a") + "\n";
+  ASSERT_EQ(::write(writer, line.data(), line.size()),
+            static_cast<ssize_t>(line.size()));
+  // One line is a batch: it is fetched and its result printed while the
+  // input is still open.
+  EXPECT_TRUE(WaitFor([&] {
+    return ParseResults(submit.Stdout()).size() == 1 || !submit.Running();
+  }));
+  EXPECT_EQ(ParseResults(submit.Stdout()).size(), 1u) << submit.Stderr();
+  // The coordinator dies while fetchctl waits for input: it does not wait on.
+  fleet.coordinator()->Signal(SIGKILL);
+  EXPECT_EQ(submit.Wait(absl::Seconds(20)), 3) << submit.Stderr();
+  EXPECT_NE(submit.Stderr().find("fetchctl watch "), std::string::npos)
+      << submit.Stderr();
+  ::close(writer);
 }
 
 // --- A coordinator gone mid-job: exit 3 and say how to resume. ---
