@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 
@@ -13,8 +14,10 @@ constexpr char kLimitsKey[] = "ff:limits";
 // hash is ours and intact.
 constexpr char kSentinelField[] = "";
 
+// The rate with every digit (StrCat keeps six: 1/3 came back as 0.333333,
+// another limit than the one set, which each re-read then installed again).
 std::string Encode(const RateLimit& limit) {
-  return absl::StrCat(limit.per_second, " ", limit.burst);
+  return absl::StrFormat("%.17g %d", limit.per_second, limit.burst);
 }
 
 std::optional<RateLimit> Decode(absl::string_view value) {

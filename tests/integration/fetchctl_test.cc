@@ -15,6 +15,7 @@
 #include <limits>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -410,6 +411,26 @@ TEST(FetchctlBoundsTest, CoordinatorRefusesOutOfRangeNumbersFromRawClients) {
   v1::BreakerInfo info;
   EXPECT_EQ(stub->ResetBreaker(&context, ref, &info).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(FetchctlBoundsTest, ALimitIsStoredInRedisAsSet) {
+  RedisServer redis;
+  Fleet fleet({"--redis", redis.url()});
+  std::string key = UniqueKey("third");
+  auto stub = v1::AdminService::NewStub(
+      grpc::CreateChannel(fleet.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::SetLimitRequest request;
+  request.set_key(key);
+  request.set_per_second(1.0 / 3);
+  request.set_burst(2);
+  v1::KeyLimit response;
+  ASSERT_TRUE(stub->SetLimit(&context, request, &response).ok());
+  std::string stored = redis.Cli({"HGET", "ff:limits", key});
+  double per_second = 0;
+  ASSERT_TRUE(absl::SimpleAtod(stored.substr(0, stored.find(' ')), &per_second))
+      << stored;
+  EXPECT_EQ(per_second, 1.0 / 3) << stored;
 }
 
 TEST(FetchctlBoundsTest, BreakerAndJobFlagsOutOfRangeAreRefused) {
