@@ -16,6 +16,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/request_parser.h"
+#include "common/wire_limits.h"
 #include "fetchctl/admin_commands.h"
 #include "fetchctl/aggregate_command.h"
 #include "fetchctl/breaker_commands.h"
@@ -124,8 +125,11 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--concurrency must be from 0 (no cap) to ", kMaxConcurrency));
   }
-  if (job.max_body < 1 || job.max_body > (64 << 20)) {
-    return absl::InvalidArgumentError("--max-body must be from 1 to 67108864");
+  // The fleet's own bound (a worker buffers a body whole).
+  if (job.max_body < 1 ||
+      static_cast<uint64_t>(job.max_body) > kMaxBodyCapBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-body must be from 1 to ", kMaxBodyCapBytes));
   }
   if (job.on_open != "fail" && job.on_open != "wait")
     return absl::InvalidArgumentError("--on-open must be fail or wait");
@@ -142,8 +146,8 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
 
 std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                    args);
 }

@@ -442,6 +442,7 @@ TEST(FetchctlBoundsTest, BreakerAndJobFlagsOutOfRangeAreRefused) {
            {"breakers", "set", "k", "--slow-call", "500us"},
            {"submit", "--concurrency", "4294967296", "-"},
            {"run", "--max-inflight", "0", "-"},
+           {"run", "--max-body", "33554433", "-"},
        }) {
     CommandResult result = RunCommand(fleet.Fetchctl(args), WriteTempFile(""));
     EXPECT_EQ(result.exit_code, 2)
