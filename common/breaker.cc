@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -10,6 +11,14 @@ namespace {
 
 int64_t SecondOf(absl::Time t) {
   return absl::ToInt64Seconds(t - absl::UnixEpoch());
+}
+
+// Millis reads a wire milliseconds field: a uint64 past int64 saturates (a cast
+// would wrap to a negative period that Validate could not tell from a small
+// one).
+absl::Duration Millis(uint64_t ms) {
+  return absl::Milliseconds(static_cast<int64_t>(
+      std::min<uint64_t>(ms, std::numeric_limits<int64_t>::max())));
 }
 
 int64_t WindowSeconds(const BreakerConfig& config) {
@@ -44,16 +53,16 @@ BreakerConfig BreakerConfig::FromProto(const v1::BreakerConfig& proto) {
   if (proto.window_s() > 0) config.window = absl::Seconds(proto.window_s());
   if (proto.min_calls() > 0) config.min_calls = proto.min_calls();
   if (proto.failure_ratio() > 0) config.failure_ratio = proto.failure_ratio();
-  if (proto.open_ms() > 0)
-    config.open = absl::Milliseconds(static_cast<int64_t>(proto.open_ms()));
+  if (proto.open_ms() > 0) config.open = Millis(proto.open_ms());
+  // An unset max_open follows a long open period; one given is kept as given
+  // (below open, Validate refuses it).
   if (proto.max_open_ms() > 0) {
-    config.max_open =
-        absl::Milliseconds(static_cast<int64_t>(proto.max_open_ms()));
+    config.max_open = Millis(proto.max_open_ms());
+  } else {
+    config.max_open = std::max(config.max_open, config.open);
   }
-  config.max_open = std::max(config.max_open, config.open);
   if (proto.quorum() > 0) config.quorum = proto.quorum();
-  config.slow_call =
-      absl::Milliseconds(static_cast<int64_t>(proto.slow_call_ms()));
+  config.slow_call = Millis(proto.slow_call_ms());
   return config;
 }
 

@@ -198,6 +198,9 @@ return {'open', period, 1, now}
 
 const RedisScript& BreakerResetScript() {
   static const RedisScript* script = Script(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 0 then
+  return 0
+end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[1], 'v', now)
 redis.call('PEXPIRE', KEYS[1], 86400000)

@@ -45,7 +45,8 @@ const RedisScript& BreakerAdmitScript();
 // probe_done(KEYS: state, probe; ARGV: token, success, rate key, config...)
 //   -> {state, remaining_ms, changed, v}
 const RedisScript& BreakerProbeDoneScript();
-// reset(KEYS: state, probe; ARGV: rate key) -> 1
+// reset(KEYS: state, probe; ARGV: rate key) -> 1, or 0 when the key had no
+//   state (then nothing is written: a reset creates no breaker)
 const RedisScript& BreakerResetScript();
 // status(KEYS: state; ARGV: window_s) -> {state, remaining_ms, opened_at_ms
 //   (Redis time), period_ms, trips, calls, failures, failing_workers,

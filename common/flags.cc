@@ -1,6 +1,7 @@
 #include "common/flags.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -49,10 +50,13 @@ void FlagSet::Int(std::string name, int64_t* value, std::string help) {
 void FlagSet::Double(std::string name, double* value, std::string help) {
   Add({name, std::move(help), absl::StrCat(*value), false, false,
        [value, name](absl::string_view text) {
-         if (!absl::SimpleAtod(text, value)) {
+         double parsed;
+         // SimpleAtod reads "nan" and "inf"; no flag means either.
+         if (!absl::SimpleAtod(text, &parsed) || !std::isfinite(parsed)) {
            return absl::InvalidArgumentError(
                absl::StrCat("--", name, ": \"", text, "\" is not a number"));
          }
+         *value = parsed;
          return absl::OkStatus();
        },
        nullptr});
@@ -147,7 +151,8 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(int argc, char** argv,
     }
     Flag* flag = Find(name);
     if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (see --help)"));
     }
     if (!has_value) {
       if (flag->is_bool) {

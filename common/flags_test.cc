@@ -82,5 +82,21 @@ TEST(FlagSetTest, ErrorsNameTheFlag) {
   EXPECT_FALSE(flags.Parse(argv3.size(), argv3.data()).ok());
 }
 
+TEST(FlagSetTest, DoublesAreFiniteAndABadOneLeavesTheDefault) {
+  double ratio = 0.5;
+  FlagSet flags("usage", "");
+  flags.Double("ratio", &ratio, "");
+  for (const char* text : {"nan", "inf", "-inf", "1e999"}) {
+    std::vector<std::string> args = {"prog", "--ratio", text};
+    auto argv = Argv(args);
+    EXPECT_FALSE(flags.Parse(argv.size(), argv.data()).ok()) << text;
+    EXPECT_EQ(ratio, 0.5) << text;
+  }
+  std::vector<std::string> good = {"prog", "--ratio=0.25"};
+  auto argv = Argv(good);
+  ASSERT_TRUE(flags.Parse(argv.size(), argv.data()).ok());
+  EXPECT_EQ(ratio, 0.25);
+}
+
 }  // namespace
 }  // namespace fetchfleet

@@ -25,14 +25,37 @@ absl::Status CheckRateKey(absl::string_view key) {
   return absl::OkStatus();
 }
 
+absl::Status CheckRate(double per_second) {
+  // A rate read from "1/d" or computed as n/h may land a rounding error below
+  // the bound; that is still one a day.
+  if (!std::isfinite(per_second) ||
+      !(per_second >= kMinPerSecond * (1 - 1e-9)) ||
+      per_second > kMaxPerSecond) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a rate must be from 1/d (one a day) to 1000000/s, not ",
+                     std::isfinite(per_second) ? FormatRate(per_second)
+                                               : absl::StrCat(per_second)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRateLimit(const RateLimit& limit) {
+  if (absl::Status rate = CheckRate(limit.per_second); !rate.ok()) return rate;
+  if (limit.burst < 1 || limit.burst > kMaxBurst) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a burst must be from 1 to ", kMaxBurst, ", not ", limit.burst));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<double> ParseRate(absl::string_view text) {
   size_t slash = text.find('/');
   double count = 0;
   if (slash == absl::string_view::npos ||
       !absl::SimpleAtod(text.substr(0, slash), &count) || !(count > 0) ||
       !std::isfinite(count)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rate \"", text, "\" is not like 10/s, 600/m or 0.5/s"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rate \"", text, "\" is not like 10/s, 600/m, 0.5/s or 2/d"));
   }
   absl::string_view unit = text.substr(slash + 1);
   double seconds;
@@ -42,21 +65,30 @@ absl::StatusOr<double> ParseRate(absl::string_view text) {
     seconds = 60;
   else if (unit == "h")
     seconds = 3600;
+  else if (unit == "d")
+    seconds = 86400;
   else {
     return absl::InvalidArgumentError(
-        absl::StrCat("rate \"", text, "\": the unit must be s, m or h"));
+        absl::StrCat("rate \"", text, "\": the unit must be s, m, h or d"));
   }
-  if (count / seconds > 1e6) {
+  double per_second = count / seconds;
+  if (!(per_second >= kMinPerSecond * (1 - 1e-9))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rate \"", text,
+                     "\" is below 1/d (one a day, the least a limit may be)"));
+  }
+  if (per_second > kMaxPerSecond) {
     return absl::InvalidArgumentError(
         absl::StrCat("rate \"", text, "\" is over 1000000/s"));
   }
-  return count / seconds;
+  return per_second;
 }
 
 std::string FormatRate(double per_second) {
   if (per_second >= 1 || per_second <= 0) return absl::StrCat(per_second, "/s");
   if (per_second * 60 >= 1) return absl::StrCat(per_second * 60, "/m");
-  return absl::StrCat(per_second * 3600, "/h");
+  if (per_second * 3600 >= 1) return absl::StrCat(per_second * 3600, "/h");
+  return absl::StrCat(per_second * 86400, "/d");
 }
 
 absl::Duration GcraInterval(double per_second) {

@@ -47,7 +47,22 @@ struct RateLimit {
 // characters (it names a Redis key and a column in `fetchctl limits list`).
 absl::Status CheckRateKey(absl::string_view key);
 
-// ParseRate reads "10/s", "600/m", "0.5/s", "3600/h" into requests per second.
+// The bounds of a limit. Below one a day a key would as good as stall (and
+// 1e-300/s overflows the GCRA's spacing); above 1000000/s a limit means
+// nothing a fleet can reach.
+inline constexpr double kMinPerSecond = 1.0 / 86400;
+inline constexpr double kMaxPerSecond = 1e6;
+inline constexpr int64_t kMaxBurst = 1000000;
+
+// CheckRate: a rate from kMinPerSecond (1/d) to kMaxPerSecond; the error
+// names the bound.
+absl::Status CheckRate(double per_second);
+// CheckRateLimit: CheckRate, and a burst from 1 to kMaxBurst. The coordinator
+// checks every limit it is given with it; fetchctl checks its flags with it.
+absl::Status CheckRateLimit(const RateLimit& limit);
+
+// ParseRate reads "10/s", "600/m", "0.5/s", "3600/h", "2/d" into requests per
+// second, within CheckRate's bounds.
 absl::StatusOr<double> ParseRate(absl::string_view text);
 // FormatRate prints requests per second the way ParseRate reads them.
 std::string FormatRate(double per_second);

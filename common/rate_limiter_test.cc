@@ -1,6 +1,7 @@
 #include "common/rate_limiter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <deque>
 #include <random>
 #include <thread>
@@ -20,7 +21,41 @@ TEST(ParseRateTest, Units) {
   EXPECT_FALSE(ParseRate("10").ok());
   EXPECT_FALSE(ParseRate("0/s").ok());
   EXPECT_FALSE(ParseRate("-1/s").ok());
-  EXPECT_FALSE(ParseRate("10/d").ok());
+  EXPECT_DOUBLE_EQ(*ParseRate("86400/d"), 1);
+  EXPECT_FALSE(ParseRate("10/w").ok());
+}
+
+TEST(ParseRateTest, Bounds) {
+  // One a day is the least: below it a key as good as stalls (and 1e-300/s
+  // overflowed the GCRA's spacing).
+  EXPECT_DOUBLE_EQ(*ParseRate("1/d"), kMinPerSecond);
+  EXPECT_TRUE(ParseRate("24/d").ok());
+  EXPECT_FALSE(ParseRate("0.5/d").ok());
+  EXPECT_FALSE(ParseRate("1e-300/s").ok());
+  EXPECT_NE(ParseRate("1e-300/s").status().message().find("below 1/d"),
+            std::string::npos);
+  EXPECT_TRUE(ParseRate("1000000/s").ok());
+  EXPECT_FALSE(ParseRate("1000001/s").ok());
+  EXPECT_FALSE(ParseRate("inf/s").ok());
+  EXPECT_FALSE(ParseRate("nan/s").ok());
+  EXPECT_EQ(FormatRate(kMinPerSecond), "1/d");
+}
+
+TEST(CheckRateLimitTest, Bounds) {
+  EXPECT_TRUE(CheckRateLimit({kMinPerSecond, 1}).ok());
+  EXPECT_TRUE(CheckRateLimit({kMaxPerSecond, kMaxBurst}).ok());
+  EXPECT_FALSE(CheckRateLimit({1e-300, 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({kMinPerSecond / 2, 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({0, 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({-1, 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({1e7, 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({std::nan(""), 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({HUGE_VAL, 1}).ok());
+  EXPECT_FALSE(CheckRateLimit({10, 0}).ok());
+  EXPECT_FALSE(CheckRateLimit({10, kMaxBurst + 1}).ok());
+  EXPECT_NE(CheckRateLimit({1e-300, 1}).message().find("1/d"),
+            std::string::npos);
+  EXPECT_NE(CheckRateLimit({10, 0}).message().find("burst"), std::string::npos);
 }
 
 TEST(CheckRateKeyTest, Keys) {

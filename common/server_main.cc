@@ -24,19 +24,20 @@ std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
   auto args = flags->Parse(argc, argv);
   if (!args.ok()) {
     bool help = absl::IsNotFound(args.status());
-    std::fprintf(help ? stdout : stderr, "%s\n",
+    std::fprintf(help ? stdout : stderr, "%s%s\n", help ? "" : "error: ",
                  std::string(args.status().message()).c_str());
     return help ? 0 : 2;
   }
   if (!args->empty()) {
-    std::fprintf(stderr, "unexpected argument \"%s\"\n%s\n", (*args)[0].c_str(),
-                 flags->Usage().c_str());
+    std::fprintf(stderr, "error: unexpected argument \"%s\"\n%s\n",
+                 (*args)[0].c_str(), flags->Usage().c_str());
     return 2;
   }
   LogLevel level;
   if (!ParseLogLevel(log_level, &level)) {
     std::fprintf(stderr,
-                 "--log-level: \"%s\" is not debug, info, warning or error\n",
+                 "error: --log-level: \"%s\" is not debug, info, warning or "
+                 "error\n",
                  log_level.c_str());
     return 2;
   }

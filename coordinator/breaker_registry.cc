@@ -130,18 +130,34 @@ void BreakerRegistry::Set(const std::string& key, BreakerConfig config,
 }
 
 void BreakerRegistry::Reset(const std::string& key, Done done) {
+  // A reset of a key the fleet knows nothing of is refused rather than done:
+  // a typo must not read "breaker reset", nor leave a row behind.
+  auto unknown = [key] {
+    return absl::NotFoundError(
+        absl::StrCat("no breaker state or settings for key ", key));
+  };
   if (store_ == nullptr) {
+    if (configs_.count(key) == 0 &&
+        scheduler_->breaker_reports().count(key) == 0) {
+      done(unknown());
+      return;
+    }
     scheduler_->ResetBreaker(key);
     done(absl::OkStatus());
     return;
   }
   store_->client()->EvalSha(
       BreakerResetScript(), {BreakerStateKey(key), BreakerProbeKey(key)}, {key},
-      [this, key,
+      [this, key, unknown,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
         if (!reply.ok()) {
           done(absl::UnavailableError(absl::StrCat(
               "the breaker was not reset: ", reply.status().message())));
+          return;
+        }
+        // 0: Redis had no state for the key (and the script wrote none).
+        if (reply->integer == 0 && configs_.count(key) == 0) {
+          done(unknown());
           return;
         }
         scheduler_->ResetBreaker(key);

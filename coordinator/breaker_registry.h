@@ -40,6 +40,8 @@ class BreakerRegistry {
   void Start();
   using Done = absl::AnyInvocable<void(absl::Status)>;
   void Set(const std::string& key, BreakerConfig config, Done done);
+  // Reset closes `key`'s breaker fleet-wide; NotFound when the fleet has
+  // neither state nor settings for it.
   void Reset(const std::string& key, Done done);
   using Listed =
       absl::AnyInvocable<void(absl::StatusOr<v1::ListBreakersResponse>)>;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/logging.h"
 
@@ -13,16 +14,17 @@ constexpr char kLimitsKey[] = "ff:limits";
 // hash is ours and intact.
 constexpr char kSentinelField[] = "";
 
+// The rate with every digit (StrCat keeps six: 1/3 came back as 0.333333,
+// another limit than the one set, which each re-read then installed again).
 std::string Encode(const RateLimit& limit) {
-  return absl::StrCat(limit.per_second, " ", limit.burst);
+  return absl::StrFormat("%.17g %d", limit.per_second, limit.burst);
 }
 
 std::optional<RateLimit> Decode(absl::string_view value) {
   std::vector<absl::string_view> parts = absl::StrSplit(value, ' ');
   RateLimit limit;
   if (parts.size() != 2 || !absl::SimpleAtod(parts[0], &limit.per_second) ||
-      !absl::SimpleAtoi(parts[1], &limit.burst) || !(limit.per_second > 0) ||
-      limit.burst < 1)
+      !absl::SimpleAtoi(parts[1], &limit.burst) || !CheckRateLimit(limit).ok())
     return std::nullopt;
   return limit;
 }
@@ -130,7 +132,7 @@ void LimitRegistry::Delete(const std::string& key, Done done) {
     existed = limits.erase(key) > 0 || existed;
     Install(std::move(limits));
     done(existed ? absl::OkStatus()
-                 : absl::NotFoundError(absl::StrCat("no limit for ", key)));
+                 : absl::NotFoundError(absl::StrCat("no limit for key ", key)));
   };
   if (store_ == nullptr) {
     finish(false, std::move(done));

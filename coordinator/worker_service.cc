@@ -153,16 +153,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
     v1::KeyLimit* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (RejectBadKey(request->key(), reactor)) return reactor;
-  if (!(request->per_second() > 0) || request->per_second() > 1e6 ||
-      request->burst() < 0 || request->burst() > 1000000) {
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        "a limit needs a rate from above 0 to 1000000/s and a burst from 1 "
-        "to 1000000"));
+  // Burst 0 is the proto's default: 1.
+  RateLimit limit{request->per_second(),
+                  request->burst() == 0 ? 1 : request->burst()};
+  if (absl::Status valid = CheckRateLimit(limit); !valid.ok()) {
+    reactor->Finish(ToGrpcStatus(valid));
     return reactor;
   }
-  RateLimit limit{request->per_second(),
-                  std::max<int64_t>(request->burst(), 1)};
   std::string key = request->key();
   loop_->Post([this, reactor, response, key, limit] {
     limits_->Set(key, limit, [reactor, response, key, limit](absl::Status s) {

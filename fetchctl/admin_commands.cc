@@ -7,7 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "fetchctl/job_client.h"
+#include "common/grpc_status.h"
+#include "fetchctl/exit_codes.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
 namespace fetchfleet::fetchctl {
@@ -26,16 +27,6 @@ const char* StateName(v1::JobState state) {
     default:
       return "unknown";
   }
-}
-
-int Fail(const grpc::Status& status) {
-  std::fprintf(stderr, "error: %s\n", status.error_message().c_str());
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return kExitUnreachable;
-  }
-  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return kExitUsage;
-  return kExitSomeFailed;
 }
 
 void PrintStatus(const v1::JobStatus& s) {
@@ -68,7 +59,7 @@ int ListJobsCommand(const std::shared_ptr<grpc::Channel>& channel) {
   v1::ListJobsResponse response;
   grpc::Status status =
       stub->ListJobs(&context, v1::ListJobsRequest(), &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return ReportError(status);
   std::printf("%-16s %-10s %15s %10s %10s %10s\n", "JOB", "STATE", "DONE/TOTAL",
               "OK", "FAILED", "ELAPSED");
   for (const v1::JobStatus& s : response.jobs()) {
@@ -98,7 +89,7 @@ int JobCommand(const std::shared_ptr<grpc::Channel>& channel,
   ref.set_job_id(job_id);
   v1::JobStatus response;
   grpc::Status status = ((*stub).*method)(&context, ref, &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return ReportError(status);
   PrintStatus(response);
   return kExitOk;
 }
@@ -122,7 +113,7 @@ int WorkersCommand(const std::shared_ptr<grpc::Channel>& channel) {
   v1::ListWorkersResponse response;
   grpc::Status status =
       stub->ListWorkers(&context, v1::ListWorkersRequest(), &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return ReportError(status);
   int64_t now_ms = absl::ToUnixMillis(absl::Now());
   std::printf("%-24s %10s %10s %16s %s\n", "NAME", "IN-FLIGHT", "DONE",
               "LAST HEARTBEAT", "PEER");
@@ -164,6 +155,10 @@ absl::StatusOr<std::map<std::string, RateLimit>> ParseRateFlags(
     if (!rate.ok())
       return absl::InvalidArgumentError(
           absl::StrCat("--rate: ", rate.status().message()));
+    if (limits.count(flag.substr(0, eq)) > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rate: ", flag.substr(0, eq), " is given twice"));
+    }
     limits[flag.substr(0, eq)].per_second = *rate;
   }
   for (const std::string& flag : bursts) {
@@ -171,9 +166,9 @@ absl::StatusOr<std::map<std::string, RateLimit>> ParseRateFlags(
     int64_t burst = 0;
     if (eq == std::string::npos || eq == 0 ||
         !absl::SimpleAtoi(flag.substr(eq + 1), &burst) || burst < 1 ||
-        burst > 1000000) {
+        burst > kMaxBurst) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--burst \"", flag, "\" is not KEY=N with N from 1 to 1000000"));
+          "--burst \"", flag, "\" is not KEY=N with N from 1 to ", kMaxBurst));
     }
     auto it = limits.find(flag.substr(0, eq));
     if (it == limits.end()) {
@@ -198,8 +193,10 @@ absl::Status SetLimits(const std::shared_ptr<grpc::Channel>& channel,
     v1::KeyLimit response;
     grpc::Status status = stub->SetLimit(&context, request, &response);
     if (!status.ok()) {
-      return absl::UnavailableError(absl::StrCat("setting the limit for ", key,
-                                                 ": ", status.error_message()));
+      // The code is kept: it decides the exit status.
+      return absl::Status(FromGrpcStatus(status).code(),
+                          absl::StrCat("setting the limit for ", key, ": ",
+                                       status.error_message()));
     }
   }
   return absl::OkStatus();
@@ -222,7 +219,7 @@ int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
     v1::LimitTable table;
     grpc::Status status =
         stub->ListLimits(&context, v1::ListLimitsRequest(), &table);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return ReportError(status);
     std::printf("%-32s %12s %8s %14s %8s %10s\n", "KEY", "RATE", "BURST",
                 "ACHIEVED/S", "WAITING", "PAUSED");
     for (const v1::KeyLimit& entry : table.limits()) {
@@ -253,17 +250,14 @@ int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
                    std::string(rate.status().message()).c_str());
       return kExitUsage;
     }
-    if (burst < 1 || burst > 1000000) {
-      std::fprintf(stderr, "error: --burst must be from 1 to 1000000\n");
+    if (absl::Status valid = CheckRateLimit({*rate, burst}); !valid.ok()) {
+      std::fprintf(stderr, "error: --burst: %s\n",
+                   std::string(valid.message()).c_str());
       return kExitUsage;
     }
     absl::Status status =
         SetLimits(channel, {{args[1], RateLimit{*rate, burst}}});
-    if (!status.ok()) {
-      std::fprintf(stderr, "error: %s\n",
-                   std::string(status.message()).c_str());
-      return kExitSomeFailed;
-    }
+    if (!status.ok()) return ReportError(status);
     std::printf("%s: %s, burst %lld\n", args[1].c_str(),
                 FormatRate(*rate).c_str(), static_cast<long long>(burst));
     return kExitOk;
@@ -273,7 +267,7 @@ int LimitsCommand(const std::shared_ptr<grpc::Channel>& channel,
     request.set_key(args[1]);
     v1::KeyLimit response;
     grpc::Status status = stub->DeleteLimit(&context, request, &response);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return ReportError(status);
     std::printf("%s: limit deleted\n", args[1].c_str());
     return kExitOk;
   }

@@ -1,12 +1,14 @@
 #include "fetchctl/aggregate_command.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 
 #include "absl/strings/str_format.h"
-#include "fetchctl/job_client.h"
+#include "fetchctl/exit_codes.h"
 #include "nlohmann/json.hpp"
 #include "proto/fetchfleet.grpc.pb.h"
 
@@ -45,18 +47,16 @@ int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
   request.set_json(document);
   v1::AggregateResponse response;
   grpc::Status status = stub->Aggregate(&context, request, &response);
-  if (!status.ok()) {
-    std::fprintf(stderr, "error: %s\n", status.error_message().c_str());
-    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
-      return kExitUsage;
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-      return kExitUnreachable;
-    return kExitSomeFailed;
-  }
+  if (!status.ok()) return ReportError(status);
   std::fwrite(response.document().data(), 1, response.document().size(),
               stdout);
   std::fputc('\n', stdout);
+  // The document is the answer: one that did not get out is a failure.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "error: writing the document: %s\n",
+                 std::strerror(errno));
+    return kExitSomeFailed;
+  }
   int degraded = 0;
   for (const v1::AggregatePartResult& part : response.parts()) {
     if (part.ok()) continue;
@@ -65,8 +65,8 @@ int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
                  part.error().c_str(), part.error_message().c_str(),
                  part.degraded() ? " (fell back)" : "");
   }
-  std::fprintf(stderr, "%d parts in %.1f ms%s\n", response.parts_size(),
-               response.latency_ms(),
+  std::fprintf(stderr, "%d part%s in %.1f ms%s\n", response.parts_size(),
+               response.parts_size() == 1 ? "" : "s", response.latency_ms(),
                response.ok()
                    ? absl::StrFormat(", %d degraded", degraded).c_str()
                    : ", failed");

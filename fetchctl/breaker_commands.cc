@@ -2,9 +2,10 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/rate_limiter.h"
-#include "fetchctl/job_client.h"
+#include "fetchctl/exit_codes.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
 namespace fetchfleet::fetchctl {
@@ -23,16 +24,6 @@ const char* StateName(v1::BreakerState state) {
   }
 }
 
-int Fail(const grpc::Status& status) {
-  std::fprintf(stderr, "error: %s\n", status.error_message().c_str());
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
-    return kExitUnreachable;
-  if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT)
-    return kExitUsage;
-  return kExitSomeFailed;
-}
-
 std::string Settings(const v1::BreakerConfig& c) {
   std::string text = absl::StrFormat(
       "%.0f%% of %u in %us, open %.1fs..%.0fs, quorum %u",
@@ -41,6 +32,23 @@ std::string Settings(const v1::BreakerConfig& c) {
   if (c.slow_call_ms() > 0)
     absl::StrAppendFormat(&text, ", slow > %ums", c.slow_call_ms());
   return text;
+}
+
+// CheckSettings: BreakerConfig::Validate, and what the wire cannot carry: the
+// window goes as whole seconds and the periods as whole milliseconds, so
+// `--window 1500ms` would silently become 1s and `--slow-call 500us` off.
+absl::Status CheckSettings(const BreakerConfig& c) {
+  if (c.window % absl::Seconds(1) != absl::ZeroDuration())
+    return absl::InvalidArgumentError("--window must be whole seconds");
+  for (auto [name, d] : {std::pair<const char*, absl::Duration>{"open", c.open},
+                         {"max-open", c.max_open},
+                         {"slow-call", c.slow_call}}) {
+    if (d % absl::Milliseconds(1) != absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " must be whole milliseconds"));
+    }
+  }
+  return c.Validate();
 }
 
 std::string Clock(int64_t unix_ms) {
@@ -55,7 +63,7 @@ int List(v1::AdminService::Stub* stub) {
   v1::ListBreakersResponse response;
   grpc::Status status =
       stub->ListBreakers(&context, v1::ListBreakersRequest(), &response);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return ReportError(status);
   std::printf("%-28s %-9s %9s %8s %8s %9s %10s %6s  %s\n", "KEY", "STATE",
               "FAILURES", "CALLS", "WORKERS", "OPENED", "NEXT PROBE", "TRIPS",
               "SETTINGS");
@@ -130,7 +138,7 @@ int BreakersCommand(const std::shared_ptr<grpc::Channel>& channel,
   context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   v1::BreakerInfo info;
   if (verb == "set") {
-    if (absl::Status valid = flags.config.Validate(); !valid.ok()) {
+    if (absl::Status valid = CheckSettings(flags.config); !valid.ok()) {
       std::fprintf(stderr, "error: %s\n", std::string(valid.message()).c_str());
       return kExitUsage;
     }
@@ -138,14 +146,14 @@ int BreakersCommand(const std::shared_ptr<grpc::Channel>& channel,
     request.set_key(args[1]);
     *request.mutable_config() = flags.config.ToProto();
     grpc::Status status = stub->SetBreaker(&context, request, &info);
-    if (!status.ok()) return Fail(status);
+    if (!status.ok()) return ReportError(status);
     std::printf("%s: %s\n", args[1].c_str(), Settings(info.config()).c_str());
     return kExitOk;
   }
   v1::BreakerRef request;
   request.set_key(args[1]);
   grpc::Status status = stub->ResetBreaker(&context, request, &info);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return ReportError(status);
   std::printf("%s: breaker reset (closed, window cleared)\n", args[1].c_str());
   return kExitOk;
 }

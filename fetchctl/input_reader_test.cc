@@ -19,6 +19,18 @@ TEST(InputReaderTest, SplitsLinesInBatches) {
   EXPECT_FALSE((*reader)->NextBatch(10, 1 << 20, &lines));
 }
 
+TEST(InputReaderTest, AReadErrorIsNotAnEndOfFile) {
+  // fopen opens a directory; reading it fails (EISDIR).
+  auto reader = InputReader::Open("/tmp");
+  ASSERT_TRUE(reader.ok());
+  std::vector<std::string> lines;
+  EXPECT_FALSE((*reader)->NextBatch(10, 1 << 20, &lines));
+  EXPECT_EQ((*reader)->status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE((*reader)->status().message().find("reading /tmp: Is a directory"),
+            std::string::npos)
+      << (*reader)->status();
+}
+
 TEST(InputReaderTest, HugeLineIsCutNotLoadedAndTheNextLineSurvives) {
   std::string huge(kMaxLineBytes * 3, 'a');
   std::string path = testing::WriteTempFile(huge + "\nhttp://next.example/\n");

@@ -2,7 +2,11 @@
 // Lines as they arrive, or re-attach to a running job. A writer thread streams
 // the input (gRPC's flow control holds it back when the coordinator is not
 // reading) while the calling thread reads results; stdout carries only result
-// lines, everything for people goes to stderr.
+// lines, everything for people goes to stderr. Each batch of results is
+// flushed as it arrives. When the output cannot be written (EPIPE: `| head`
+// went away, a full disk) fetchctl stops at once, says so, and leaves the job
+// running on the coordinator (exit 1); a stream that breaks (the coordinator
+// died) exits 3; both say how to resume with `fetchctl watch JOB --from SEQ`.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -10,24 +14,19 @@
 #include <memory>
 #include <string>
 
+#include "fetchctl/exit_codes.h"
 #include "fetchctl/input_reader.h"
 #include "proto/fetchfleet.pb.h"
 
 namespace fetchfleet::fetchctl {
-
-// Exit statuses of PRODUCT.md.
-enum ExitCode {
-  kExitOk = 0,
-  kExitSomeFailed = 1,
-  kExitUsage = 2,
-  kExitUnreachable = 3
-};
 
 struct OutputOptions {
   std::string output_path;  // "" = stdout
   bool progress = false;    // draw a progress bar on stderr
   bool detach = false;  // print the job id once the input is in, then return
   std::string coordinator;  // for messages
+  bool submitting = false;  // set by SubmitJob: the input may not all be in
+  bool embedded = false;    // fetchctl run: the job ends with this process
 };
 
 // CheckReachable waits briefly for the channel to connect; false when the

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -15,10 +16,13 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/request_parser.h"
+#include "common/wire_limits.h"
 #include "fetchctl/admin_commands.h"
 #include "fetchctl/aggregate_command.h"
 #include "fetchctl/breaker_commands.h"
 #include "fetchctl/embedded_fleet.h"
+#include "fetchctl/exit_codes.h"
+#include "fetchctl/interrupt.h"
 #include "fetchctl/job_client.h"
 
 namespace fetchfleet::fetchctl {
@@ -47,6 +51,31 @@ constexpr char kUsage[] =
     "  run [FILE|-]           the whole fleet in this process (no coordinator, "
     "no Redis)\n\n"
     "Run `fetchctl COMMAND --help` for a command's flags.";
+
+constexpr char kAggregateUsage[] =
+    "usage: fetchctl aggregate [flags] FILE|-\n\n"
+    "Sends one JSON document, prints the merged JSON on stdout and each failed "
+    "part's\nerror on stderr:\n"
+    "  {\"parts\": [{\"name\": \"user\", \"url\": \"...\", \"required\": "
+    "true},\n"
+    "             {\"name\": \"recs\", \"url\": \"...\", \"required\": false, "
+    "\"fallback\": []}],\n"
+    "   \"deadline_ms\": 800}\n"
+    "Document fields: \"parts\" (1 to 64), \"deadline_ms\" (default 10000).\n"
+    "Part fields: \"name\" (required, unique), \"url\" (required), "
+    "\"method\", \"headers\",\n"
+    "  \"body\", \"rate_key\", \"timeout_ms\", \"max_attempts\", "
+    "\"required\" (default true),\n"
+    "  \"fallback\" (any JSON, used when an optional part fails; default "
+    "null).\n"
+    "Exit status: 0 ok (optional parts may have fallen back), 1 a required "
+    "part\nfailed, 2 bad input, 3 coordinator unreachable.";
+
+// The bound of --concurrency (JobOptions.concurrency is 32 bits; beyond the
+// fleet's size a cap means nothing).
+constexpr int64_t kMaxConcurrency = 1000000;
+// The bound of run's --max-inflight (the worker's own).
+constexpr int64_t kMaxInflight = 100000;
 
 struct JobFlags {
   int64_t max_attempts = kDefaultMaxAttempts;
@@ -92,10 +121,15 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
   if (timeout_ms < 1 || timeout_ms > kMaxTimeoutMs) {
     return absl::InvalidArgumentError("--timeout must be from 1ms to 10m");
   }
-  if (job.concurrency < 0)
-    return absl::InvalidArgumentError("--concurrency must be >= 0");
-  if (job.max_body < 1 || job.max_body > (64 << 20)) {
-    return absl::InvalidArgumentError("--max-body must be from 1 to 67108864");
+  if (job.concurrency < 0 || job.concurrency > kMaxConcurrency) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--concurrency must be from 0 (no cap) to ", kMaxConcurrency));
+  }
+  // The fleet's own bound (a worker buffers a body whole).
+  if (job.max_body < 1 ||
+      static_cast<uint64_t>(job.max_body) > kMaxBodyCapBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-body must be from 1 to ", kMaxBodyCapBytes));
   }
   if (job.on_open != "fail" && job.on_open != "wait")
     return absl::InvalidArgumentError("--on-open must be fail or wait");
@@ -112,14 +146,20 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
 
 std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
                                    args);
 }
 
+// Usage prints a usage line (or text) on stderr; UsageError an error.
 int Usage(const std::string& message) {
   std::fprintf(stderr, "%s\n", message.c_str());
+  return kExitUsage;
+}
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
   return kExitUsage;
 }
 
@@ -153,10 +193,16 @@ int Main(int argc, char** argv) {
   int64_t max_inflight = 512;
   int64_t burst = 1;
   BreakerFlags breaker_flags;
-  FlagSet flags(absl::StrCat("usage: fetchctl ", command, " [flags] [args]"),
-                "");
-  flags.String("coordinator", &coordinator,
-               "coordinator address (env FETCHFLEET_COORDINATOR)");
+  FlagSet flags(
+      command == "aggregate"
+          ? std::string(kAggregateUsage)
+          : absl::StrCat("usage: fetchctl ", command, " [flags] [args]"),
+      "");
+  // run is the fleet in this process: it has no coordinator.
+  if (command != "run") {
+    flags.String("coordinator", &coordinator,
+                 "coordinator address (env FETCHFLEET_COORDINATOR)");
+  }
   if (command == "submit" || command == "run") {
     AddJobFlags(&flags, &job);
     if (command == "submit") {
@@ -167,7 +213,7 @@ int Main(int argc, char** argv) {
           "allow-cidr", &allow_cidrs,
           "let the embedded worker connect to this range (repeatable)");
       flags.Int("max-inflight", &max_inflight,
-                "requests the embedded worker holds at once");
+                "requests the embedded worker holds at once (1-100000)");
     }
   } else if (command == "watch") {
     flags.Int("from", &from_flag, "first result seq to print");
@@ -175,12 +221,14 @@ int Main(int argc, char** argv) {
                  "write results to this file instead of stdout");
     flags.Bool("no-progress", &job.no_progress, "no progress bar");
   } else if (command == "limits") {
-    flags.Int("burst", &burst, "limits set: how many may start at once");
+    flags.Int("burst", &burst,
+              "limits set: how many may start at once (1-1000000)");
   } else if (command == "breakers") {
     breaker_flags.Register(&flags);
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
              command != "workers" && command != "aggregate") {
-    return Usage(absl::StrCat("unknown command \"", command, "\"\n\n", kUsage));
+    return UsageError(
+        absl::StrCat("unknown command \"", command, "\"\n\n", kUsage));
   }
   auto args = flags.Parse(argc, argv, i + 1);
   if (!args.ok()) {
@@ -188,9 +236,10 @@ int Main(int argc, char** argv) {
       std::printf("%s\n", std::string(args.status().message()).c_str());
       return kExitOk;
     }
-    return Usage(std::string(args.status().message()));
+    return UsageError(std::string(args.status().message()));
   }
-  from_seq = from_flag < 1 ? 1 : from_flag;
+  if (from_flag < 1) return UsageError("--from must be a seq from 1");
+  from_seq = static_cast<uint64_t>(from_flag);
 
   auto need_args = [&](size_t n, const char* what) -> bool {
     if (args->size() != n) {
@@ -205,6 +254,7 @@ int Main(int argc, char** argv) {
   output.detach = job.detach;
   output.progress = !job.no_progress && ::isatty(STDERR_FILENO);
   output.coordinator = coordinator;
+  output.embedded = command == "run";
 
   // submit and run read the same job list with the same options.
   v1::JobOptions job_options;
@@ -214,13 +264,18 @@ int Main(int argc, char** argv) {
     if (args->size() > 1)
       return Usage(absl::StrCat("usage: fetchctl ", command, " [FILE|-]"));
     auto options = ToJobOptions(job);
-    if (!options.ok()) return Usage(std::string(options.status().message()));
+    if (!options.ok())
+      return UsageError(std::string(options.status().message()));
     job_options = *options;
     auto parsed = ParseRateFlags(job.rates, job.bursts);
-    if (!parsed.ok()) return Usage(std::string(parsed.status().message()));
+    if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
     limits = *std::move(parsed);
+    if (command == "run" && (max_inflight < 1 || max_inflight > kMaxInflight)) {
+      return UsageError(
+          absl::StrCat("--max-inflight must be from 1 to ", kMaxInflight));
+    }
     auto opened = InputReader::Open(args->empty() ? "-" : (*args)[0]);
-    if (!opened.ok()) return Usage(std::string(opened.status().message()));
+    if (!opened.ok()) return UsageError(std::string(opened.status().message()));
     input = *std::move(opened);
   }
 
@@ -229,7 +284,8 @@ int Main(int argc, char** argv) {
     for (const std::string& text : allow_cidrs) {
       auto cidr = Cidr::Parse(text);
       if (!cidr.ok())
-        return Usage(absl::StrCat("--allow-cidr: ", cidr.status().message()));
+        return UsageError(
+            absl::StrCat("--allow-cidr: ", cidr.status().message()));
       policy.Allow(*cidr);
     }
     worker::WorkerOptions worker_options;
@@ -243,10 +299,8 @@ int Main(int argc, char** argv) {
                    std::string(fleet.status().message()).c_str());
       return kExitSomeFailed;
     }
-    if (absl::Status set = SetLimits((*fleet)->channel(), limits); !set.ok()) {
-      std::fprintf(stderr, "error: %s\n", std::string(set.message()).c_str());
-      return kExitSomeFailed;
-    }
+    if (absl::Status set = SetLimits((*fleet)->channel(), limits); !set.ok())
+      return ReportError(set);
     return SubmitJob((*fleet)->channel(), job_options, input.get(), output);
   }
 
@@ -257,10 +311,8 @@ int Main(int argc, char** argv) {
     return kExitUnreachable;
   }
   if (command == "submit") {
-    if (absl::Status set = SetLimits(channel, limits); !set.ok()) {
-      std::fprintf(stderr, "error: %s\n", std::string(set.message()).c_str());
-      return kExitSomeFailed;
-    }
+    if (absl::Status set = SetLimits(channel, limits); !set.ok())
+      return ReportError(set);
     return SubmitJob(channel, job_options, input.get(), output);
   }
   if (command == "limits") return LimitsCommand(channel, *args, burst);
@@ -286,6 +338,15 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  fetchfleet::fetchctl::InstallInterruptHandler();
   fetchfleet::SetLogComponent("fetchctl");
-  return fetchfleet::fetchctl::Main(argc, argv);
+  int code = fetchfleet::fetchctl::Main(argc, argv);
+  // What a command printed on stdout is its answer: one that did not get out
+  // (a full disk) fails it. EPIPE is the reader's choice (`| head`): quiet.
+  if (std::fflush(stdout) != 0 && errno != EPIPE) {
+    std::fprintf(stderr, "error: writing stdout: %s\n", std::strerror(errno));
+    if (code == fetchfleet::fetchctl::kExitOk)
+      code = fetchfleet::fetchctl::kExitSomeFailed;
+  }
+  return code;
 }
