@@ -98,6 +98,18 @@ absl::StatusOr<AggregatePlan> ParseAggregate(absl::string_view json) {
     }
     if (part.contains("id"))
       return PartError(i, out.name, "a part is named, not given an id");
+    for (const auto& [key, value] : part.items()) {
+      static const std::set<std::string> kRequestFields = {
+          "url",      "method",       "headers",   "body",
+          "rate_key", "max_attempts", "timeout_ms"};
+      if (kRequestFields.count(key) == 0) {
+        return PartError(
+            i, out.name,
+            absl::StrCat("unknown field \"", key,
+                         "\" (known: name, required, fallback, url, method, "
+                         "headers, body, rate_key, max_attempts, timeout_ms)"));
+      }
+    }
     absl::StatusOr<v1::FetchRequest> request = ParseRequestObject(part.dump());
     if (!request.ok())
       return PartError(i, out.name, request.status().message());

@@ -127,6 +127,17 @@ TEST(MergeAggregate, FailedRequiredPartFailsTheCall) {
   EXPECT_FALSE(doc.contains("user"));
 }
 
+TEST(ParseAggregate, UnknownPartFieldListsThePartsFields) {
+  absl::StatusOr<AggregatePlan> plan = ParseAggregate(
+      R"({"parts": [{"name": "a", "url": "http://a/", "fallbak": 1}]})");
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find(
+                "part \"a\": unknown field \"fallbak\" (known: name, "
+                "required, fallback,"),
+            std::string::npos)
+      << plan.status().message();
+}
+
 // A document nested 100,000 deep used to overflow the coordinator's stack
 // (SIGSEGV) while a part was copied or dumped; it is refused up front.
 TEST(ParseAggregate, DeepNestingIsRefusedNotACrash) {

@@ -8,6 +8,8 @@
 #include <iterator>
 
 #include "absl/strings/str_format.h"
+#include "common/json_limits.h"
+#include "common/request_parser.h"
 #include "fetchctl/exit_codes.h"
 #include "nlohmann/json.hpp"
 #include "proto/fetchfleet.grpc.pb.h"
@@ -32,8 +34,12 @@ int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
   // The call's own deadline bounds it; the RPC gets a little more so the
   // coordinator's answer (with fallbacks) always arrives.
   int64_t deadline_ms = 10000;
-  nlohmann::json doc =
-      nlohmann::json::parse(document, nullptr, /*allow_exceptions=*/false);
+  // Only a document the coordinator could accept is looked into here; it
+  // names what is wrong with any other.
+  nlohmann::json doc = CheckJsonShape(document, kMaxLineBytes).ok()
+                           ? nlohmann::json::parse(document, nullptr,
+                                                   /*allow_exceptions=*/false)
+                           : nlohmann::json();
   if (doc.is_object() && doc.contains("deadline_ms") &&
       doc["deadline_ms"].is_number_integer()) {
     deadline_ms =
