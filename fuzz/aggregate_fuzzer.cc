@@ -99,6 +99,8 @@ void Run(absl::string_view input) {
 }  // namespace fetchfleet::coordinator
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = fetchfleet::fuzz::QuietLogs();
+  (void)quiet;
   fetchfleet::coordinator::Run(
       absl::string_view(reinterpret_cast<const char*>(data), size));
   return 0;

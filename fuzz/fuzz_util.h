@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/logging.h"
 #include "google/protobuf/message_lite.h"
+#include "google/protobuf/stubs/logging.h"
 
 namespace fetchfleet::fuzz {
 
@@ -20,6 +22,15 @@ namespace fetchfleet::fuzz {
       std::abort();                                                    \
     }                                                                  \
   } while (0)
+
+// QuietLogs drops log lines below errors, ours and protobuf's (which logs
+// every string field with invalid UTF-8 it parses): at thousands of inputs a
+// second they would cost most of the time. Call once, first.
+inline bool QuietLogs() {
+  SetLogLevel(LogLevel::kError);
+  google::protobuf::SetLogHandler(nullptr);
+  return true;
+}
 
 // RoundTrips reports whether `message` survives the wire: proto3 string
 // fields must be UTF-8, or the peer's parse fails and its stream breaks.

@@ -50,6 +50,8 @@ void CheckLine(absl::string_view line, const v1::JobOptions& options) {
 }  // namespace fetchfleet
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = fetchfleet::fuzz::QuietLogs();
+  (void)quiet;
   if (size == 0) return 0;
   static constexpr uint32_t kTimeouts[] = {0,     1,      1000,   10000,
                                            60000, 600000, 600001, UINT32_MAX};

@@ -94,6 +94,8 @@ void Run(fuzz::ByteReader& in) {
 }  // namespace fetchfleet
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = fetchfleet::fuzz::QuietLogs();
+  (void)quiet;
   fetchfleet::fuzz::ByteReader in(data, size);
   fetchfleet::Run(in);
   return 0;

@@ -39,9 +39,9 @@ for t in "${targets[@]}"; do
       >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
+  execs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -ao '[0-9]*$' || true)
+  rate=$(grep -ao 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -ao '[0-9]*$' || true)
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -n 1 || true)
   summary+=("$(printf '%-16s %10s runs %8s exec/s  %s' "$t" "${execs:-?}" "${rate:-?}" "${cov}")")
   if [ $rc -ne 0 ]; then
     failed+=("$t")

@@ -179,6 +179,8 @@ void Run(const uint8_t* data, size_t size) {
 }  // namespace fetchfleet::coordinator
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = fetchfleet::fuzz::QuietLogs();
+  (void)quiet;
   fetchfleet::coordinator::Run(data, size);
   return 0;
 }
