@@ -10,8 +10,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/json_limits.h"
 #include "common/rate_limiter.h"
 #include "common/status_macros.h"
+#include "common/wire_limits.h"
 #include "nlohmann/json.hpp"
 
 namespace fetchfleet {
@@ -67,19 +69,25 @@ absl::Status Invalid(absl::string_view message) {
 
 absl::Status ParseJsonRequest(absl::string_view line,
                               v1::FetchRequest* request) {
+  RETURN_IF_ERROR(CheckJsonShape(line, kMaxLineBytes));
   Json doc = Json::parse(line.begin(), line.end(), nullptr,
                          /*allow_exceptions=*/false);
   if (doc.is_discarded())
     return Invalid("line is not a URL and not valid JSON");
   if (!doc.is_object()) return Invalid("a JSON request line must be an object");
+  // The id first: fields are visited in name order, and an error in any other
+  // field must still name the request it belongs to.
+  if (auto id = doc.find("id"); id != doc.end()) {
+    if (id->is_string())
+      request->set_id(id->get<std::string>());
+    else if (id->is_number_integer())
+      request->set_id(std::to_string(id->get<int64_t>()));
+    else
+      return Invalid("\"id\" must be a string or an integer");
+  }
   for (auto& [key, value] : doc.items()) {
     if (key == "id") {
-      if (value.is_string())
-        request->set_id(value.get<std::string>());
-      else if (value.is_number_integer())
-        request->set_id(std::to_string(value.get<int64_t>()));
-      else
-        return Invalid("\"id\" must be a string or an integer");
+      continue;
     } else if (key == "url") {
       if (!value.is_string()) return Invalid("\"url\" must be a string");
       request->set_url(value.get<std::string>());
@@ -141,6 +149,12 @@ absl::Status ValidateRequest(v1::FetchRequest* request) {
                                 " is not an HTTP method"));
   }
   request->set_method(absl::AsciiStrToUpper(request->method()));
+  // CONNECT would turn the fetcher into a tunnel to any port of the upstream;
+  // TRACE echoes the request, credentials included, back in the body.
+  if (request->method() == "CONNECT" || request->method() == "TRACE") {
+    return Invalid(absl::StrCat("method ", request->method(),
+                                " is not allowed (it tunnels or echoes)"));
+  }
   if (request->headers_size() > static_cast<int>(kMaxHeaders)) {
     return Invalid(absl::StrCat("too many headers: ", request->headers_size(),
                                 " (limit ", kMaxHeaders, ")"));
@@ -183,6 +197,25 @@ absl::Status ValidateRequest(v1::FetchRequest* request) {
 }
 
 }  // namespace
+
+absl::Status ValidateJobOptions(const v1::JobOptions& options) {
+  if (options.max_attempts() > kMaxAttemptsLimit) {
+    return Invalid(absl::StrCat("max_attempts ", options.max_attempts(),
+                                " is over the limit of ", kMaxAttemptsLimit));
+  }
+  if (options.timeout_ms() > kMaxTimeoutMs) {
+    return Invalid(absl::StrCat("timeout_ms ", options.timeout_ms(),
+                                " is over the limit of ", kMaxTimeoutMs));
+  }
+  if (options.body_cap_bytes() > kMaxBodyCapBytes) {
+    return Invalid(absl::StrCat("body_cap_bytes ", options.body_cap_bytes(),
+                                " is over the limit of ", kMaxBodyCapBytes,
+                                " (32 MiB)"));
+  }
+  if (!v1::OnOpen_IsValid(options.on_open()))
+    return Invalid(absl::StrCat("on_open ", options.on_open(), " is unknown"));
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url) {
   if (url.size() > kMaxUrlBytes) {

@@ -52,6 +52,12 @@ ParsedLine ParseRequestLine(absl::string_view line, uint64_t line_number,
 // of a JSON request line) and validates it; defaults are not filled in.
 absl::StatusOr<v1::FetchRequest> ParseRequestObject(absl::string_view json);
 
+// ValidateJobOptions checks a job's options against the same limits (a raw
+// gRPC client is not fetchctl): attempts, timeout, body cap (at most
+// kMaxBodyCapBytes, which a worker buffers per transfer) and the breaker
+// policy. The error names the option.
+absl::Status ValidateJobOptions(const v1::JobOptions& options);
+
 // ValidateFetchUrl checks an http(s) URL and returns its host name
 // (lower-cased, without port or brackets) for the default rate key.
 absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url);

@@ -49,7 +49,7 @@ TEST(RequestParserTest, IntegerIdAndHostKeyForIpv6) {
 }
 
 struct BadLine {
-  const char* line;
+  std::string line;
   v1::ErrorKind kind;
   const char* message_part;
 };
@@ -109,7 +109,28 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{"{\"url\": \"http://a.example/\", \"rate_key\": \"\"}",
                 v1::ERROR_INVALID_REQUEST, "rate key is empty"},
         BadLine{"{\"url\": \"http://a.example/\", \"rate_key\": \"a b\"}",
-                v1::ERROR_INVALID_REQUEST, "space or control character"}));
+                v1::ERROR_INVALID_REQUEST, "space or control character"},
+        BadLine{"{\"url\": \"http://a.example/\", \"method\": \"connect\"}",
+                v1::ERROR_INVALID_REQUEST, "CONNECT is not allowed"},
+        BadLine{"{\"url\": \"http://a.example/\", \"method\": \"TRACE\"}",
+                v1::ERROR_INVALID_REQUEST, "TRACE is not allowed"},
+        BadLine{"{\"url\": \"http://a.example/\", \"x\": " +
+                    std::string(100000, '[') + std::string(100000, ']') + "}",
+                v1::ERROR_INVALID_REQUEST, "deeper than 64 levels"}));
+
+// Fields are read in name order; an error in one sorting before "id" used to
+// lose the id.
+TEST(RequestParserTest, ErrorKeepsTheIdWhateverTheFieldOrder) {
+  ParsedLine p =
+      Parse("{\"url\": \"http://a.example/\", \"aaa\": 1, \"id\": \"mine\"}");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
+  EXPECT_EQ(p.error.id(), "mine");
+  EXPECT_NE(p.error.error_message().find("unknown field \"aaa\""),
+            std::string::npos);
+  p = Parse("{\"body\": 5, \"id\": 42, \"url\": \"http://a.example/\"}");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
+  EXPECT_EQ(p.error.id(), "42");
+}
 
 TEST(RequestParserTest, HugeHeaderIsRefusedWithItsSize) {
   std::string line =
@@ -128,6 +149,22 @@ TEST(RequestParserTest, OversizedLineAndBodyAreTooLarge) {
                           std::string(kMaxRequestBodyBytes + 1, 'b') + "\"}";
   p = Parse(body_line);
   EXPECT_EQ(p.error.error(), v1::ERROR_TOO_LARGE);
+}
+
+TEST(RequestParserTest, JobOptionsAreBounded) {
+  v1::JobOptions options;
+  EXPECT_TRUE(ValidateJobOptions(options).ok());
+  options.set_body_cap_bytes(~uint64_t{0});
+  absl::Status status = ValidateJobOptions(options);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("body_cap_bytes"), std::string::npos);
+  options.set_body_cap_bytes(32 << 20);
+  EXPECT_TRUE(ValidateJobOptions(options).ok());
+  options.set_timeout_ms(kMaxTimeoutMs + 1);
+  EXPECT_FALSE(ValidateJobOptions(options).ok());
+  options.set_timeout_ms(0);
+  options.set_max_attempts(kMaxAttemptsLimit + 1);
+  EXPECT_FALSE(ValidateJobOptions(options).ok());
 }
 
 TEST(RequestParserTest, JobDefaultsApply) {

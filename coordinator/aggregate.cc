@@ -3,8 +3,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_limits.h"
 #include "common/request_parser.h"
 #include "common/result_json.h"
+#include "common/wire_limits.h"
 #include "nlohmann/json.hpp"
 
 namespace fetchfleet::coordinator {
@@ -29,6 +31,10 @@ absl::StatusOr<AggregatePlan> ParseAggregate(absl::string_view json) {
     return absl::InvalidArgumentError(
         absl::StrCat("the document is ", json.size(), " bytes; the limit is ",
                      kMaxLineBytes));
+  }
+  if (absl::Status shape = CheckJsonShape(json, kMaxLineBytes); !shape.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the document is refused: ", shape.message()));
   }
   Json doc = Json::parse(json.begin(), json.end(), nullptr,
                          /*allow_exceptions=*/false);
@@ -61,6 +67,8 @@ absl::StatusOr<AggregatePlan> ParseAggregate(absl::string_view json) {
   }
   std::set<std::string> names;
   for (size_t i = 0; i < parts->size(); ++i) {
+    // A copy, to erase what is not a request field; the depth check above
+    // keeps copying and dumping it shallow.
     Json part = (*parts)[i];
     if (!part.is_object()) return PartError(i, "", "must be an object");
     AggregatePart out;
@@ -137,15 +145,23 @@ v1::AggregateResponse MergeAggregate(const AggregatePlan& plan,
         out->set_error(ErrorKindName(r.error()));
         out->set_error_message(r.error_message());
       } else {
-        // An empty body (204) stands for null.
-        body = r.body().empty() ? Json(nullptr)
-                                : Json::parse(r.body(), nullptr,
-                                              /*allow_exceptions=*/false);
+        // An empty body (204) stands for null. An upstream's body is as
+        // hostile as a client's document: the same depth bound before parsing.
+        absl::Status shape = CheckJsonShape(r.body(), kMaxBodyCapBytes);
+        if (!shape.ok()) {
+          body = Json(Json::value_t::discarded);
+        } else {
+          body = r.body().empty() ? Json(nullptr)
+                                  : Json::parse(r.body(), nullptr,
+                                                /*allow_exceptions=*/false);
+        }
         if (r.truncated() || body.is_discarded()) {
           out->set_error("invalid_json");
-          out->set_error_message(r.truncated()
-                                     ? "the body was cut at the size cap"
-                                     : "the body is not valid JSON");
+          out->set_error_message(
+              r.truncated() ? "the body was cut at the size cap"
+              : !shape.ok()
+                  ? absl::StrCat("the body is refused: ", shape.message())
+                  : "the body is not valid JSON");
         } else {
           out->set_ok(true);
         }

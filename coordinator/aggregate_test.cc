@@ -127,5 +127,50 @@ TEST(MergeAggregate, FailedRequiredPartFailsTheCall) {
   EXPECT_FALSE(doc.contains("user"));
 }
 
+// A document nested 100,000 deep used to overflow the coordinator's stack
+// (SIGSEGV) while a part was copied or dumped; it is refused up front.
+TEST(ParseAggregate, DeepNestingIsRefusedNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  absl::StatusOr<AggregatePlan> in_parts = ParseAggregate(
+      R"({"parts": [{"name": "a", "url": "http://a/", "x": )" + deep + "}]}");
+  ASSERT_FALSE(in_parts.ok());
+  EXPECT_EQ(in_parts.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(in_parts.status().message().find("deeper than 64 levels"),
+            std::string::npos)
+      << in_parts.status().message();
+  absl::StatusOr<AggregatePlan> in_fallback = ParseAggregate(
+      R"({"parts": [{"name": "a", "url": "http://a/", "required": false,
+                     "fallback": )" +
+      deep + "}]}");
+  EXPECT_FALSE(in_fallback.ok());
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += R"({"parts":)";
+  EXPECT_FALSE(ParseAggregate(objects).ok());
+  // Within the bound, nesting is kept as given.
+  absl::StatusOr<AggregatePlan> ok = ParseAggregate(
+      R"({"parts": [{"name": "a", "url": "http://a/", "required": false,
+                     "fallback": [[[1]]]}]})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->parts[0].fallback, "[[[1]]]");
+}
+
+// An upstream is as hostile as a client: a deeply nested body is a failed
+// part, not a crash while the answer is merged.
+TEST(MergeAggregate, DeeplyNestedBodyIsInvalidJson) {
+  AggregatePlan plan = *ParseAggregate(kThreeParts);
+  const std::string deep = std::string(500000, '[') + std::string(500000, ']');
+  std::vector<PartOutcome> outcomes = {
+      {Ok(R"({"id": 1})"), absl::Milliseconds(20)},
+      {Ok(R"({"sku": "x"})"), absl::Milliseconds(30)},
+      {Ok(deep), absl::Milliseconds(25)}};
+  v1::AggregateResponse response =
+      MergeAggregate(plan, outcomes, absl::Milliseconds(31));
+  EXPECT_TRUE(response.ok());
+  Json doc = Json::parse(response.document());
+  EXPECT_EQ(doc["errors"]["recs"], "invalid_json");
+  EXPECT_NE(response.parts(2).error_message().find("deeper than 64"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace fetchfleet::coordinator

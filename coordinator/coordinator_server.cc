@@ -5,12 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/wire_limits.h"
 
 namespace fetchfleet::coordinator {
-
-// Large enough for a batch of requests or results with bodies up to the 1 MiB
-// caps.
-constexpr int kMaxMessageBytes = 64 << 20;
 
 CoordinatorServer::CoordinatorServer(CoordinatorOptions options)
     : options_(std::move(options)),
@@ -33,8 +30,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     builder.AddListeningPort(self->options_.listen,
                              grpc::InsecureServerCredentials(), &self->port_);
   }
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   builder.RegisterService(&self->job_service_);
   builder.RegisterService(&self->worker_service_);
   builder.RegisterService(&self->admin_service_);
@@ -59,8 +56,8 @@ CoordinatorServer::~CoordinatorServer() { Shutdown(absl::ZeroDuration()); }
 
 std::shared_ptr<grpc::Channel> CoordinatorServer::InProcessChannel() {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   return server_->InProcessChannel(args);
 }
 
@@ -74,6 +71,9 @@ void CoordinatorServer::ScheduleSweep() {
 void CoordinatorServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  // Workers without leases are let go at once (the rest as their leases end),
+  // so an idle coordinator does not wait out the grace for their streams.
+  loop_.Post([this] { scheduler_.BeginShutdown(); });
   // Reactors finish through the loop, so it keeps running until the server is
   // down.
   server_->Shutdown(

@@ -37,8 +37,11 @@ bool Job::CanDispatch() const {
   if (state_ != v1::JOB_RUNNING || pending_.empty()) return false;
   if (options_.concurrency() > 0 && in_flight_ >= options_.concurrency())
     return false;
+  // Only what no client has received holds dispatch back: delivered results
+  // stay in the tail for `watch --from` just while there is room (eviction
+  // keeps the held tail within the same limits), so they never stall a job.
   return undelivered() + in_flight_ < limits_.tail_results &&
-         tail_bytes_ < limits_.tail_bytes;
+         undelivered_bytes_ < limits_.tail_bytes;
 }
 
 v1::FetchRequest Job::TakePending() {
@@ -94,6 +97,7 @@ void Job::AddResult(v1::FetchResult result) {
   if (result.attempts() > 1) retries_ += result.attempts() - 1;
   rate_wait_ += absl::Milliseconds(result.rate_wait_ms());
   tail_bytes_ += result.body().size();
+  undelivered_bytes_ += result.body().size();
   tail_.push_back(std::move(result));
   EvictDelivered();
   MaybeEnd();
@@ -118,6 +122,11 @@ void Job::Cancel() {
 }
 
 void Job::MarkDelivered(uint64_t seq) {
+  seq = std::min(seq, next_seq_ - 1);
+  // Undelivered results are never evicted, so each newly delivered one is
+  // still in the tail.
+  for (uint64_t s = delivered_seq_ + 1; s <= seq; ++s)
+    undelivered_bytes_ -= ResultAt(s).body().size();
   delivered_seq_ = std::max(delivered_seq_, seq);
   EvictDelivered();
 }

@@ -79,10 +79,12 @@ class Job {
            undelivered() < limits_.tail_results;
   }
   uint64_t undelivered() const { return next_seq_ - 1 - delivered_seq_; }
+  size_t undelivered_bytes() const { return undelivered_bytes_; }
+  size_t held_bytes() const { return tail_bytes_; }
 
   // --- dispatch
-  // CanDispatch: work is waiting, the job's concurrency cap and its result tail
-  // have room.
+  // CanDispatch: work is waiting, the job's concurrency cap has room, and the
+  // results no client has received yet are under the tail's limits.
   bool CanDispatch() const;
   v1::FetchRequest TakePending();
   // Requeue puts a request whose lease ended without a result back at the
@@ -155,7 +157,8 @@ class Job {
   uint64_t retries_ = 0;
 
   std::deque<v1::FetchResult> tail_;
-  size_t tail_bytes_ = 0;
+  size_t tail_bytes_ = 0;         // body bytes of every held result
+  size_t undelivered_bytes_ = 0;  // of those no client has received yet
   uint64_t next_seq_ = 1;
   uint64_t delivered_seq_ = 0;  // highest seq any client has received
 

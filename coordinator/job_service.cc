@@ -32,6 +32,14 @@ class SubmitReactor final
     if (!got_first_) {
       got_first_ = true;
       options_ = in_.options();
+      if (absl::Status valid = ValidateJobOptions(options_); !valid.ok()) {
+        // No job: the stream ends with the reason, and nothing more is read.
+        loop_->Post([this, valid] {
+          rejected_ = true;
+          stream_.Cancel(ToGrpcStatus(valid));
+        });
+        return;
+      }
     }
     std::vector<ParsedLine> parsed;
     parsed.reserve(in_.lines_size());
@@ -68,7 +76,8 @@ class SubmitReactor final
     loop_->Post([this] {
       // A client that went away mid-upload: its job keeps the lines it sent.
       CloseInput();
-      scheduler_->DetachInput(stream_.job(), this);
+      if (stream_.job() != nullptr)
+        scheduler_->DetachInput(stream_.job(), this);
       stream_.Detach();
       delete this;
     });
@@ -81,7 +90,7 @@ class SubmitReactor final
   }
 
   void CloseInput() {
-    if (input_closed_) return;
+    if (input_closed_ || rejected_) return;
     input_closed_ = true;
     EnsureJob();
     scheduler_->CloseInput(stream_.job());
@@ -98,6 +107,7 @@ class SubmitReactor final
   uint64_t next_index_ = 0;
   // Loop side.
   bool input_closed_ = false;
+  bool rejected_ = false;  // bad options: no job was made
 };
 
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {

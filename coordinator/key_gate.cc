@@ -71,6 +71,17 @@ uint64_t KeyGate::Cap(const std::string& key) const {
                             static_cast<uint64_t>(std::min(wanted, 1e12)));
 }
 
+absl::Duration KeyGate::MaxSlotWait(const std::string& key) const {
+  auto it = limits_.find(key);
+  if (it == limits_.end() || it->second.per_second <= 0)
+    return absl::ZeroDuration();
+  double wanted =
+      std::ceil(it->second.per_second * absl::ToDoubleSeconds(lead_)) +
+      static_cast<double>(it->second.burst);
+  double slots = std::max<double>(kMinOut, wanted);
+  return absl::Seconds(std::min(slots / it->second.per_second, 86400.0));
+}
+
 bool KeyGate::Admit(const std::string& key) {
   auto it = out_.find(key);
   uint64_t out = it == out_.end() ? 0 : it->second;

@@ -50,6 +50,9 @@ class KeyGate {
   // Room: how many more of `key` may go out now.
   uint64_t Room(const std::string& key) const;
   bool Limited(const std::string& key) const { return limits_.count(key) > 0; }
+  // MaxSlotWait: the longest one request of `key` may wait at a worker for
+  // its rate slot: the cap's worth of slots at R (zero when unlimited).
+  absl::Duration MaxSlotWait(const std::string& key) const;
 
   // Parked counts requests the jobs hold back per key (kept by the scheduler).
   void OnParked(const std::string& key, int64_t delta);

@@ -1,5 +1,7 @@
 #include "coordinator/lease_table.h"
 
+#include <algorithm>
+
 #include "absl/random/random.h"
 
 namespace fetchfleet::coordinator {
@@ -10,13 +12,16 @@ LeaseTable::LeaseTable() {
 }
 
 uint64_t LeaseTable::Grant(uint64_t worker_id, std::string job_id,
-                           v1::FetchRequest request, absl::Time deadline) {
+                           v1::FetchRequest request, absl::Time granted,
+                           absl::Duration duration) {
   uint64_t id = next_id_++;
   Lease& lease = leases_[id];
   lease.id = id;
   lease.worker_id = worker_id;
   lease.job_id = std::move(job_id);
-  lease.deadline = deadline;
+  lease.granted = granted;
+  lease.duration = duration;
+  lease.deadline = granted + duration;
   lease.request = std::move(request);
   by_worker_[worker_id].insert(id);
   return id;
@@ -75,6 +80,13 @@ std::vector<Lease> LeaseTable::TakeExpired(absl::Time now) {
     if (lease.deadline <= now) ids.insert(id);
   }
   return ReleaseIf(ids);
+}
+
+void LeaseTable::ExtendKey(const std::string& key, absl::Time paused_until) {
+  for (auto& [id, lease] : leases_) {
+    if (lease.request.rate_key() == key)
+      lease.deadline = std::max(lease.deadline, paused_until + lease.duration);
+  }
 }
 
 size_t LeaseTable::CountForWorker(uint64_t worker_id) const {

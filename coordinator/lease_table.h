@@ -24,6 +24,9 @@ struct Lease {
   uint64_t id = 0;
   uint64_t worker_id = 0;
   std::string job_id;
+  absl::Time granted;
+  absl::Duration duration;  // its plan: deadline = granted + duration, unless
+                            // a key pause moved it on
   absl::Time deadline;
   v1::FetchRequest
       request;  // kept so the request can go back to its job's queue
@@ -35,7 +38,13 @@ class LeaseTable {
 
   // Grant records a new lease and returns its id (never reused).
   uint64_t Grant(uint64_t worker_id, std::string job_id,
-                 v1::FetchRequest request, absl::Time deadline);
+                 v1::FetchRequest request, absl::Time granted,
+                 absl::Duration duration);
+  // ExtendKey gives every lease of rate key `key` its whole plan again from
+  // `paused_until` (an upstream's Retry-After paused the key fleet-wide), when
+  // that is later than its deadline. Costs a pass over the leases: pauses are
+  // rare.
+  void ExtendKey(const std::string& key, absl::Time paused_until);
   // Complete ends the lease `id` if it is still held by `worker_id`.
   std::optional<Lease> Complete(uint64_t id, uint64_t worker_id);
   // ReleaseWorker ends every lease of a worker (its stream broke or it missed

@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
   flags.Duration(
       "worker-timeout", &options.scheduler.worker_timeout,
       "a worker silent this long is presumed dead; its work is re-queued");
+  flags.Duration("lease-slack", &options.scheduler.lease_plan.slack,
+                 "a lease lasts its request's attempt plan (timeouts, "
+                 "backoff, slot and breaker waits) plus this");
+  flags.Duration("ejection-time", &options.scheduler.health.base_ejection,
+                 "how long a worker that stalls or fails alone is first kept "
+                 "out of dispatch (doubling per ejection, at most 5m)");
   flags.Duration("shutdown-grace", &shutdown_grace,
                  "on SIGTERM, how long open streams may finish");
   std::string redis;

@@ -6,6 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
+#include "common/rate_limiter.h"
+#include "common/request_parser.h"
+#include "coordinator/worker_input.h"
 
 namespace fetchfleet::coordinator {
 namespace {
@@ -16,7 +19,10 @@ constexpr size_t kMaxBreakerReports = 10000;
 }  // namespace
 
 Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
-    : clock_(clock), options_(std::move(options)), gate_(clock) {}
+    : clock_(clock),
+      options_(std::move(options)),
+      gate_(clock),
+      health_(options_.health) {}
 
 // ---------------------------------------------------------------------------------------
 // Jobs
@@ -254,7 +260,8 @@ void Scheduler::Dispatch() {
       uint64_t reserve =
           worker.max_credit / options_.interactive_reserve_divisor;
       while (taken < options_.dispatch_chunk && worker.credit > 0 &&
-             !worker.draining) {
+             !worker.draining && !shutting_down_ &&
+             health_.MayTake(id, leases_.CountForWorker(id), now)) {
         Job* job = NextDispatchableJob(worker.credit > reserve);
         if (job == nullptr) break;
         v1::FetchRequest request = job->TakePending();
@@ -268,8 +275,6 @@ void Scheduler::Dispatch() {
         }
         ++taken;
         job->OnDispatched();
-        absl::Duration per_attempt =
-            absl::Milliseconds(request.timeout_ms()) + options_.max_backoff;
         int64_t attempts = std::max<uint32_t>(request.max_attempts(), 1);
         // --on-open=wait: a request may wait at an open breaker for as long
         // as its attempts could take.
@@ -279,17 +284,19 @@ void Scheduler::Dispatch() {
                       attempts * std::max<uint32_t>(request.timeout_ms(), 1),
                       kMaxTimeoutMs))
                 : 0;
-        absl::Time deadline = now + per_attempt * attempts +
-                              absl::Milliseconds(breaker_wait_ms) +
-                              options_.lease_slack;
+        absl::Duration lease_duration = LeaseDuration(
+            static_cast<uint32_t>(attempts),
+            absl::Milliseconds(request.timeout_ms()),
+            absl::Milliseconds(breaker_wait_ms),
+            gate_.MaxSlotWait(request.rate_key()), options_.lease_plan);
         v1::Assignment* assignment = outgoing[id].add_assignments();
         assignment->set_breaker_wait_ms(breaker_wait_ms);
         *assignment->mutable_request() = request;
         assignment->set_include_headers(job->options().include_headers());
         assignment->set_body_cap_bytes(job->options().body_cap_bytes());
         outgoing_bytes[id] += request.ByteSizeLong();
-        assignment->set_lease_id(
-            leases_.Grant(id, job->id(), std::move(request), deadline));
+        assignment->set_lease_id(leases_.Grant(
+            id, job->id(), std::move(request), now, lease_duration));
         --worker.credit;
         progress = true;
         last_served_worker_ = id;
@@ -384,8 +391,11 @@ v1::LimitTable Scheduler::ListLimits() const {
 }
 
 uint32_t Scheduler::LiveWorkers() const {
+  // Ejected workers get no new work, so they hold no share of a rate.
+  absl::Time now = clock_->Now();
   uint32_t live = 0;
-  for (const auto& [id, worker] : workers_) live += worker.draining ? 0 : 1;
+  for (const auto& [id, worker] : workers_)
+    live += (worker.draining || health_.Ejected(id, now)) ? 0 : 1;
   return live;
 }
 
@@ -480,6 +490,7 @@ uint64_t Scheduler::AddWorker(WorkerChannel* channel, std::string name,
   worker.peer = std::move(peer);
   worker.last_seen = clock_->Now();
   worker.last_seen_unix_ms = absl::ToUnixMillis(WallNow());
+  health_.AddWorker(id, worker.name);
   FF_LOG(INFO) << "worker " << worker.name << " (" << worker.peer
                << ") connected";
   v1::CoordinatorMessage welcome;
@@ -500,7 +511,10 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   WorkerState& worker = it->second;
   worker.last_seen = clock_->Now();
   worker.last_seen_unix_ms = absl::ToUnixMillis(WallNow());
-  worker.credit += message.credit();
+  // Credit is the worker's word: bounded, so a worker cannot claim the
+  // fleet's whole queue.
+  worker.credit =
+      std::min<uint64_t>(worker.credit + message.credit(), kMaxWorkerCredit);
   worker.max_credit = std::max(worker.max_credit, worker.credit);
   worker.reported_in_flight = message.in_flight();
   if (message.draining() && !worker.draining) {
@@ -509,17 +523,24 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   }
   bool paused = false;
   for (const v1::KeyPause& pause : message.paused()) {
-    if (gate_.Pause(pause.key(), clock_->Now() + absl::Milliseconds(
-                                                     pause.retry_after_ms()))) {
-      FF_LOG(INFO) << "rate key " << pause.key() << " paused for "
-                   << pause.retry_after_ms() << " ms (upstream Retry-After, "
-                   << "seen by " << worker.name << ")";
+    if (!CheckRateKey(pause.key()).ok()) continue;
+    uint64_t pause_ms = std::min<uint64_t>(
+        pause.retry_after_ms(), absl::ToInt64Milliseconds(kMaxKeyPause));
+    absl::Time until = clock_->Now() + absl::Milliseconds(pause_ms);
+    if (gate_.Pause(pause.key(), until)) {
+      FF_LOG(INFO) << "rate key " << pause.key() << " paused for " << pause_ms
+                   << " ms (upstream Retry-After, seen by " << worker.name
+                   << ")";
+      // The key's requests out at workers now wait for the pause: their
+      // leases get their plan again from its end.
+      leases_.ExtendKey(pause.key(), until);
       paused = true;
     }
   }
   if (paused || LiveWorkers() != announced_live_workers_) BroadcastLimits();
-  for (const v1::BreakerEvent& event : message.breaker_events())
-    OnBreakerEvent(worker, event);
+  for (v1::BreakerEvent event : message.breaker_events()) {
+    if (BoundBreakerEvent(&event)) OnBreakerEvent(worker, event);
+  }
 
   std::vector<Job*> touched;
   for (const v1::Completion& completion : message.completions()) {
@@ -531,13 +552,16 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
       continue;
     }
     Job* job = FindJob(lease->job_id);
-    if (job == nullptr) continue;
     ++worker.done;
     v1::FetchResult result = completion.result();
-    result.set_index(lease->request.index());
-    if (result.worker().empty()) result.set_worker(worker.name);
+    uint64_t body_cap = job != nullptr && job->options().body_cap_bytes() > 0
+                            ? job->options().body_cap_bytes()
+                            : kDefaultBodyCapBytes;
+    StampResult(*lease, worker.name, body_cap, &result);
+    health_.OnResult(worker_id, result, clock_->Now());
     EndLeaseWithResult(*lease, std::move(result));
-    if (std::find(touched.begin(), touched.end(), job) == touched.end())
+    if (job != nullptr &&
+        std::find(touched.begin(), touched.end(), job) == touched.end())
       touched.push_back(job);
   }
 
@@ -549,20 +573,25 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   ReturnLeases(std::move(released));
   Dispatch();
   for (Job* job : touched) job->NotifyListeners();
+  if (shutting_down_) CloseIfDone(worker_id);
 }
 
 void Scheduler::RemoveWorker(uint64_t worker_id, absl::string_view why) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   std::vector<Lease> leases = leases_.ReleaseWorker(worker_id);
+  if (shutting_down_) why = "the coordinator is shutting down";
   FF_LOG(INFO) << "worker " << it->second.name << " left (" << why << "); "
                << leases.size() << " leases back to the queue";
+  health_.RemoveWorker(worker_id);
   workers_.erase(it);
   BroadcastLimits();
   ReturnLeases(std::move(leases));
 }
 
 std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
+  absl::Time now = clock_->Now();
+  int64_t now_unix_ms = absl::ToUnixMillis(WallNow());
   std::vector<v1::WorkerInfo> out;
   for (const auto& [id, worker] : workers_) {
     v1::WorkerInfo info;
@@ -573,6 +602,7 @@ std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
     info.set_last_heartbeat_unix_ms(worker.last_seen_unix_ms);
     info.set_draining(worker.draining);
     info.set_credit(worker.credit);
+    health_.Fill(id, now, now_unix_ms, &info);
     out.push_back(std::move(info));
   }
   return out;
@@ -590,22 +620,51 @@ void Scheduler::Sweep() {
     channel->Close(absl::UnavailableError("missed heartbeats; reconnect"));
   }
   std::vector<Lease> expired = leases_.TakeExpired(now);
-  if (!expired.empty()) {
-    FF_LOG(WARNING) << expired.size()
-                    << " leases outlived their deadline; requeued";
-    std::map<uint64_t, v1::CoordinatorMessage> abandon;
-    for (const Lease& lease : expired)
-      abandon[lease.worker_id].add_cancelled(lease.id);
-    for (auto& [worker_id, message] : abandon) {
-      auto w = workers_.find(worker_id);
-      if (w != workers_.end()) w->second.channel->Send(std::move(message));
-    }
+  std::map<uint64_t, v1::CoordinatorMessage> abandon;
+  std::map<uint64_t, absl::Time> oldest_granted;
+  for (const Lease& lease : expired) {
+    abandon[lease.worker_id].add_cancelled(lease.id);
+    auto [it, fresh] = oldest_granted.emplace(lease.worker_id, lease.granted);
+    if (!fresh) it->second = std::min(it->second, lease.granted);
   }
+  for (auto& [worker_id, message] : abandon) {
+    auto w = workers_.find(worker_id);
+    if (w == workers_.end()) continue;
+    FF_LOG(WARNING) << message.cancelled_size() << " lease(s) of worker "
+                    << w->second.name << " outlived their deadline; requeued";
+    health_.OnLeasesExpired(worker_id, message.cancelled_size(),
+                            oldest_granted[worker_id], now);
+    w->second.channel->Send(std::move(message));
+  }
+  // Ejections first, so a stalled worker is not dealt its own expired leases
+  // again.
+  bool ejections_changed = !health_.Evaluate(now).empty();
+  if (ejections_changed && LiveWorkers() != announced_live_workers_)
+    BroadcastLimits();
   ReturnLeases(std::move(expired));
+  if (ejections_changed) Dispatch();
   std::vector<std::string> unpaused = gate_.ExpirePauses();
   for (const std::string& key : unpaused) ReleaseParked(key);
   if (!unpaused.empty()) Dispatch();
   ForgetOldJobs();
+}
+
+void Scheduler::BeginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  std::vector<uint64_t> ids;
+  for (const auto& [id, worker] : workers_) ids.push_back(id);
+  for (uint64_t id : ids) CloseIfDone(id);
+}
+
+bool Scheduler::CloseIfDone(uint64_t worker_id) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || leases_.CountForWorker(worker_id) > 0)
+    return false;
+  WorkerChannel* channel = it->second.channel;
+  RemoveWorker(worker_id, "the coordinator is shutting down");
+  channel->Close(absl::UnavailableError("the coordinator is shutting down"));
+  return true;
 }
 
 }  // namespace fetchfleet::coordinator

@@ -30,7 +30,9 @@
 #include "common/request_parser.h"
 #include "coordinator/job.h"
 #include "coordinator/key_gate.h"
+#include "coordinator/lease_plan.h"
 #include "coordinator/lease_table.h"
+#include "coordinator/worker_health.h"
 #include "proto/fetchfleet.pb.h"
 
 namespace fetchfleet::coordinator {
@@ -57,9 +59,10 @@ struct SchedulerOptions {
   // A worker silent for this long is presumed dead and its leases go back to
   // the queue.
   absl::Duration worker_timeout = absl::Seconds(10);
-  // A lease's deadline: every attempt's timeout plus backoff, plus this slack.
-  absl::Duration lease_slack = absl::Seconds(30);
-  absl::Duration max_backoff = absl::Seconds(60);
+  // A lease's deadline follows the request's attempt plan (lease_plan.h).
+  LeasePlanOptions lease_plan;
+  // Outlier ejection of workers that stall or fail alone (worker_health.h).
+  WorkerHealthOptions health;
   size_t max_batch = 256;
   size_t dispatch_chunk = 16;  // requests per worker per dealing round
   // Batch jobs leave 1/divisor of each worker's credit (rounded down: none
@@ -135,12 +138,19 @@ class Scheduler {
   void RemoveWorker(uint64_t worker_id, absl::string_view why);
   std::vector<v1::WorkerInfo> ListWorkers() const;
 
-  // Sweep finds dead workers and expired leases, and forgets old jobs. Call
-  // about every heartbeat interval.
+  // Sweep finds dead workers and expired leases, ejects workers that stall or
+  // fail alone, and forgets old jobs. Call about every heartbeat interval.
   void Sweep();
+
+  // BeginShutdown stops dispatching and closes the stream of every worker
+  // that holds no lease (the others are closed as their last lease ends), so
+  // a coordinator without running work stops at once.
+  void BeginShutdown();
 
   const SchedulerOptions& options() const { return options_; }
   uint64_t dropped_results() const { return dropped_results_; }
+  // Jobs ended and not yet forgotten (each listed once).
+  size_t ended_jobs() const { return ended_.size(); }
 
  private:
   struct WorkerState {
@@ -177,6 +187,9 @@ class Scheduler {
   void MarkReady(Job* job);
   uint32_t LiveWorkers() const;
   void ForgetOldJobs();
+  // CloseIfDone closes a worker's stream during shutdown once it holds no
+  // lease; true if it did (the worker is then gone).
+  bool CloseIfDone(uint64_t worker_id);
 
   const Clock* clock_;
   const SchedulerOptions options_;
@@ -208,6 +221,8 @@ class Scheduler {
   std::map<std::string, BreakerReport> breaker_reports_;
   uint64_t breaker_changes_ = 0;
   uint64_t dropped_results_ = 0;
+  WorkerHealth health_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace fetchfleet::coordinator

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "coordinator/worker_input.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 
@@ -441,9 +442,229 @@ TEST_F(SchedulerTest, ACancelledJobEndsOnce) {
   scheduler.AddInput(job, Lines(3), &input_);
   scheduler.CloseInput(job);
   ASSERT_TRUE(scheduler.CancelJob(job->id()).ok());
+  // Ended once, listed once (it was listed once per lease: 4 times).
+  EXPECT_EQ(scheduler.ended_jobs(), 1u);
   scheduler.Sweep();  // forgets the job; a second listing would be freed
   scheduler.Sweep();
   EXPECT_TRUE(scheduler.ListJobs().empty());
+  EXPECT_EQ(scheduler.ended_jobs(), 0u);
+}
+
+v1::WorkerMessage CompleteWithBody(const std::vector<v1::Assignment>& done,
+                                   size_t body_bytes) {
+  v1::WorkerMessage m = Complete(done);
+  for (v1::Completion& c : *m.mutable_completions())
+    c.mutable_result()->set_body(std::string(body_bytes, 'b'));
+  return m;
+}
+
+// Issue 9: dispatch waited for held bytes < 64 MiB while eviction ran only
+// above 64 MiB, so a tail holding exactly the limit in delivered results
+// stalled the job forever. Around the bound: below, at and above it.
+TEST_F(SchedulerTest, DeliveredResultsNeverStallDispatchAtTheByteBound) {
+  for (size_t limit_units : {3, 4, 5}) {
+    SchedulerOptions o;
+    o.job_limits.tail_bytes = limit_units << 20;
+    Scheduler scheduler(&clock_, o);
+    FakeChannel w;
+    uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
+    scheduler.OnWorkerMessage(id, Credit(1));
+    v1::JobOptions options;
+    options.set_concurrency(1);
+    Job* job = scheduler.CreateJob(options);
+    scheduler.AddInput(job, Lines(12), &input_);
+    scheduler.CloseInput(job);
+    for (int done = 0; done < 12; ++done) {
+      ASSERT_EQ(w.assignments.size(), static_cast<size_t>(done + 1))
+          << "stalled after " << done << " results, limit " << limit_units
+          << " MiB, holding " << job->held_bytes() << " bytes";
+      scheduler.OnWorkerMessage(
+          id, CompleteWithBody({w.assignments.back()}, size_t{1} << 20));
+      scheduler.ResultsDelivered(job, job->next_seq() - 1);
+      if (done == 11) break;
+    }
+    EXPECT_TRUE(job->ended());
+    EXPECT_LE(job->held_bytes(), o.job_limits.tail_bytes);
+  }
+}
+
+// Undelivered bytes still pause dispatch, and delivering resumes it.
+TEST_F(SchedulerTest, UndeliveredBytesPauseDispatchUntilRead) {
+  SchedulerOptions o;
+  o.job_limits.tail_bytes = 2 << 20;
+  Scheduler scheduler(&clock_, o);
+  FakeChannel w;
+  uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
+  scheduler.OnWorkerMessage(id, Credit(2));
+  Job* job = scheduler.CreateJob(v1::JobOptions());
+  scheduler.AddInput(job, Lines(6), &input_);
+  ASSERT_EQ(w.assignments.size(), 2u);
+  scheduler.OnWorkerMessage(id, CompleteWithBody(w.assignments, 1 << 20));
+  EXPECT_EQ(w.assignments.size(), 2u);  // 2 MiB nobody read
+  EXPECT_EQ(job->undelivered_bytes(), size_t{2} << 20);
+  scheduler.ResultsDelivered(job, 1);
+  EXPECT_EQ(w.assignments.size(), 4u);
+}
+
+// Issue 9: a worker's numbers are its word, bounded; a result's identity is
+// the lease's.
+TEST_F(SchedulerTest, WorkerMessagesAreBoundedAndResultsStampedFromTheLease) {
+  FakeChannel w1, w2;
+  uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
+  uint64_t id2 = scheduler_.AddWorker(&w2, "w2", "p2");
+  v1::WorkerMessage greedy = Credit(4000000000u);
+  scheduler_.OnWorkerMessage(id1, greedy);
+  scheduler_.OnWorkerMessage(id1, greedy);
+  for (const v1::WorkerInfo& info : scheduler_.ListWorkers()) {
+    if (info.name() == "w1") {
+      EXPECT_EQ(info.credit(), kMaxWorkerCredit);
+    }
+  }
+  // A pause of 2^64-1 ms is a pause of at most a minute.
+  v1::WorkerMessage paused;
+  v1::KeyPause* pause = paused.add_paused();
+  pause->set_key("a.example");
+  pause->set_retry_after_ms(~uint64_t{0});
+  scheduler_.OnWorkerMessage(id2, paused);
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  RecordingListener listener;
+  job->AddListener(&listener);
+  scheduler_.AddInput(job, Lines(2), &input_);
+  scheduler_.CloseInput(job);
+  EXPECT_TRUE(w1.assignments.empty());
+  for (int s = 0; s < 61; ++s) {
+    clock_.Advance(absl::Seconds(1));
+    scheduler_.OnWorkerMessage(id1, Credit(0));
+    scheduler_.OnWorkerMessage(id2, Credit(0));
+    scheduler_.Sweep();
+  }
+  ASSERT_EQ(w1.assignments.size(), 2u);
+  // w2 completes w1's lease: dropped. w1 forges the id, url and worker name
+  // and inflates its numbers: stamped and clamped.
+  scheduler_.OnWorkerMessage(id2, Complete({w1.assignments[0]}));
+  EXPECT_EQ(scheduler_.dropped_results(), 1u);
+  v1::WorkerMessage forged = Complete(w1.assignments);
+  for (v1::Completion& c : *forged.mutable_completions()) {
+    v1::FetchResult* r = c.mutable_result();
+    r->set_id("someone-else");
+    r->set_url("http://evil.example/");
+    r->set_worker("w9");
+    r->set_attempts(1000);
+    r->set_latency_ms(-5);
+    r->set_body(std::string(2 << 20, 'x'));  // over the job's 1 MiB cap
+  }
+  scheduler_.OnWorkerMessage(id1, forged);
+  ASSERT_TRUE(job->ended());
+  for (uint64_t seq = 1; seq <= 2; ++seq) {
+    const v1::FetchResult& r = job->ResultAt(seq);
+    EXPECT_EQ(r.id(), std::to_string(r.index() + 1));
+    EXPECT_EQ(r.url(), "http://a.example/" + std::to_string(r.index()));
+    EXPECT_EQ(r.worker(), "w1");
+    EXPECT_EQ(r.attempts(), 3u);
+    EXPECT_EQ(r.latency_ms(), 0);
+    EXPECT_EQ(r.body().size(), size_t{1} << 20);
+    EXPECT_TRUE(r.truncated());
+  }
+  // A breaker event with a bad key is dropped; a huge open period clamped.
+  v1::WorkerMessage events;
+  events.add_breaker_events()->set_key("bad key");
+  v1::BreakerEvent* open = events.add_breaker_events();
+  open->set_key("a.example");
+  open->set_state(v1::BREAKER_OPEN);
+  open->set_open_ms(~uint64_t{0});
+  scheduler_.OnWorkerMessage(id1, events);
+  ASSERT_EQ(scheduler_.breaker_reports().size(), 1u);
+  EXPECT_EQ(scheduler_.breaker_reports().at("a.example").event.open_ms(),
+            kMaxBreakerOpenMs);
+}
+
+// Issue 9: a lease lasted timeout + 60 s per attempt plus 30 s; it now follows
+// the plan: 3 attempts of 3 s, backoff ceilings 0.1 + 0.2 s, 10 s of slack.
+TEST_F(SchedulerTest, LeaseDeadlineFollowsTheAttemptPlan) {
+  FakeChannel w;
+  uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
+  scheduler_.OnWorkerMessage(id, Credit(10));
+  v1::JobOptions options;
+  options.set_timeout_ms(3000);
+  Job* job = scheduler_.CreateJob(options);
+  std::vector<ParsedLine> lines;
+  lines.push_back(ParseRequestLine("http://a.example/0", 1, 0, job->options()));
+  scheduler_.AddInput(job, std::move(lines), &input_);
+  ASSERT_EQ(w.assignments.size(), 1u);
+  for (int s = 0; s < 19; ++s) {
+    clock_.Advance(absl::Seconds(1));
+    scheduler_.OnWorkerMessage(id, Credit(0));  // heartbeats
+  }
+  clock_.Advance(absl::Milliseconds(299));
+  scheduler_.Sweep();
+  EXPECT_TRUE(w.cancelled.empty());
+  clock_.Advance(absl::Milliseconds(2));
+  scheduler_.Sweep();
+  EXPECT_EQ(w.cancelled.size(), 1u);
+}
+
+// Issue 9: a worker that heartbeats but never completes held 64 requests past
+// 90 s, and its requeued leases were dealt to it again. Now its leases expire
+// on plan, it is ejected, and the healthy worker gets them.
+TEST_F(SchedulerTest, AWorkerThatNeverAnswersIsEjectedAndItsWorkMoves) {
+  FakeChannel stuck, healthy;
+  uint64_t bad = scheduler_.AddWorker(&stuck, "stuck", "p1");
+  // 68: batch work leaves 1/16 of a worker's credit to the interactive lane.
+  scheduler_.OnWorkerMessage(bad, Credit(68));
+  v1::JobOptions options;
+  options.set_timeout_ms(3000);
+  options.set_max_attempts(1);
+  Job* job = scheduler_.CreateJob(options);
+  std::vector<ParsedLine> lines;
+  for (int i = 0; i < 64; ++i) {
+    lines.push_back(ParseRequestLine("http://a.example/" + std::to_string(i),
+                                     i + 1, i, job->options()));
+  }
+  scheduler_.AddInput(job, std::move(lines), &input_);
+  scheduler_.CloseInput(job);
+  ASSERT_EQ(stuck.assignments.size(), 64u);
+  uint64_t good = scheduler_.AddWorker(&healthy, "healthy", "p2");
+  scheduler_.OnWorkerMessage(good, Credit(68));
+  for (int s = 0; s < 14; ++s) {
+    clock_.Advance(absl::Seconds(1));
+    scheduler_.OnWorkerMessage(bad, Credit(0));  // heartbeats, nothing else
+    scheduler_.OnWorkerMessage(good, Credit(0));
+    scheduler_.Sweep();
+  }
+  EXPECT_EQ(stuck.cancelled.size(), 64u);
+  EXPECT_EQ(stuck.assignments.size(), 64u);  // nothing dealt to it again
+  ASSERT_EQ(healthy.assignments.size(), 64u);
+  bool listed = false;
+  for (const v1::WorkerInfo& info : scheduler_.ListWorkers()) {
+    if (info.name() != "stuck") continue;
+    listed = true;
+    EXPECT_TRUE(info.ejected());
+    EXPECT_NE(info.ejected_reason().find("held 64 lease(s)"),
+              std::string::npos);
+  }
+  EXPECT_TRUE(listed);
+  scheduler_.OnWorkerMessage(good, Complete(healthy.assignments));
+  EXPECT_TRUE(job->ended());
+  EXPECT_EQ(job->Status().ok(), 64u);
+}
+
+// Issue 9: a coordinator with connected workers and no work stops at once.
+TEST_F(SchedulerTest, ShutdownClosesIdleWorkersAndBusyOnesWhenDone) {
+  FakeChannel idle, busy;
+  scheduler_.AddWorker(&idle, "idle", "p1");
+  uint64_t b = scheduler_.AddWorker(&busy, "busy", "p2");
+  scheduler_.OnWorkerMessage(b, Credit(1));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(2), &input_);
+  ASSERT_EQ(busy.assignments.size(), 1u);
+  scheduler_.BeginShutdown();
+  ASSERT_TRUE(idle.closed.has_value());
+  EXPECT_EQ(idle.closed->code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(busy.closed.has_value());
+  scheduler_.OnWorkerMessage(b, Complete(busy.assignments));
+  EXPECT_EQ(busy.assignments.size(), 1u);  // nothing new while shutting down
+  EXPECT_TRUE(busy.closed.has_value());
+  EXPECT_TRUE(scheduler_.ListWorkers().empty());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "fetchctl/admin_commands.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/numbers.h"
@@ -133,6 +134,15 @@ int WorkersCommand(const std::shared_ptr<grpc::Channel>& channel) {
                 static_cast<unsigned long long>(w.in_flight()),
                 static_cast<unsigned long long>(w.done()), beat.c_str(),
                 w.peer().c_str());
+    // Outlier ejection: why the coordinator deals this worker no work.
+    if (w.ejected()) {
+      std::printf(
+          "  ejected for %.0fs more: %s\n",
+          std::max<int64_t>(w.ejected_until_unix_ms() - now_ms, 0) / 1000.0,
+          w.ejected_reason().c_str());
+    } else if (!w.ejected_reason().empty()) {
+      std::printf("  %s\n", w.ejected_reason().c_str());
+    }
   }
   return kExitOk;
 }
