@@ -5,6 +5,9 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+# make fuzz: seconds each fuzz target runs.
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 
 # Build and test dependencies (Debian 12 package names).
@@ -15,27 +18,34 @@ DEPS := build-essential cmake ninja-build pkg-config git ca-certificates \
         libgtest-dev libgmock-dev clang-format python3 python3-grpcio
 # The benchmark's peers and target.
 BENCH_DEPS := nginx-light wrk curl
+# The fuzz targets' compiler and libFuzzer.
+FUZZ_DEPS := clang-14 libfuzzer-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps build demo test test-asan test-tsan bench format format-check clean
+.PHONY: all deps bench-deps fuzz-deps build demo test test-asan test-tsan fuzz fuzz-build bench \
+        format format-check clean
 
 all: build
 
-# deps installs only what is missing, so it is fast when everything is there.
-deps:
-	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# install-missing installs those of the packages $(1) that are not installed, so
+# it is fast when everything is there.
+define install-missing
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call install-missing,$(DEPS))
 
 bench-deps: deps
-	@missing=$$(for p in $(BENCH_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	$(call install-missing,$(BENCH_DEPS))
+
+fuzz-deps: deps
+	$(call install-missing,$(FUZZ_DEPS))
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -66,6 +76,16 @@ test-tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan/suppressions.txt" \
 	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j 2
 
+# fuzz: the libFuzzer targets (fuzz/), built with clang-14, ASan and UBSan in their
+# own tree, each run for FUZZ_SECONDS from its seed corpus; fails if one crashes.
+fuzz-build: fuzz-deps
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DFETCHFLEET_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD)/bin $(FUZZ_SECONDS)
+
 bench: bench-deps build
 	bench/run.sh $(BUILD)/bin
 
@@ -78,4 +98,4 @@ format-check: deps
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -78,30 +78,28 @@ RedisScript::RedisScript(std::string body) : body_(std::move(body)) {
 }
 
 // ---------------------------------------------------------------------------
-// RedisClient
+// Replies
 
-namespace {
-
-RedisReply CopyReply(const redisReply* reply) {
+RedisReply CopyRedisReply(const redisReply& reply) {
   RedisReply out;
-  switch (reply->type) {
+  switch (reply.type) {
     case REDIS_REPLY_INTEGER:
       out.type = RedisReply::Type::kInteger;
-      out.integer = reply->integer;
+      out.integer = reply.integer;
       break;
     case REDIS_REPLY_STRING:
       out.type = RedisReply::Type::kString;
-      out.str.assign(reply->str, reply->len);
+      out.str.assign(reply.str, reply.len);
       break;
     case REDIS_REPLY_STATUS:
       out.type = RedisReply::Type::kStatus;
-      out.str.assign(reply->str, reply->len);
+      out.str.assign(reply.str, reply.len);
       break;
     case REDIS_REPLY_ARRAY:
       out.type = RedisReply::Type::kArray;
-      out.elements.reserve(reply->elements);
-      for (size_t i = 0; i < reply->elements; ++i)
-        out.elements.push_back(CopyReply(reply->element[i]));
+      out.elements.reserve(reply.elements);
+      for (size_t i = 0; i < reply.elements; ++i)
+        out.elements.push_back(CopyRedisReply(*reply.element[i]));
       break;
     default:
       out.type = RedisReply::Type::kNil;
@@ -109,7 +107,20 @@ RedisReply CopyReply(const redisReply* reply) {
   return out;
 }
 
-}  // namespace
+std::optional<std::string> SubscribedMessage(const redisReply& reply) {
+  if (reply.type != REDIS_REPLY_ARRAY || reply.elements != 3)
+    return std::nullopt;
+  const redisReply* kind = reply.element[0];
+  const redisReply* payload = reply.element[2];
+  if (kind->type != REDIS_REPLY_STRING ||
+      absl::string_view(kind->str, kind->len) != "message" ||
+      payload->type != REDIS_REPLY_STRING)
+    return std::nullopt;
+  return std::string(payload->str, payload->len);
+}
+
+// ---------------------------------------------------------------------------
+// RedisClient
 
 // One command on the wire: hiredis hands this back with the reply.
 struct RedisClient::Pending {
@@ -340,7 +351,7 @@ void RedisClient::OnReply(redisAsyncContext* /*context*/, void* reply,
     pending->done(absl::FailedPreconditionError(std::string(r->str, r->len)));
     return;
   }
-  pending->done(CopyReply(r));
+  pending->done(CopyRedisReply(*r));
 }
 
 void RedisClient::EvalSha(const RedisScript& script,
@@ -407,18 +418,10 @@ void RedisClient::OnPush(redisAsyncContext* /*context*/, void* reply,
                          void* privdata) {
   auto* self = static_cast<RedisClient*>(privdata);
   if (reply == nullptr || self->stopping_) return;  // the context is going
-  auto* r = static_cast<redisReply*>(reply);
-  // ["message", channel, payload]; the ["subscribe", channel, n] confirmation
-  // is skipped.
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return;
-  redisReply* kind = r->element[0];
-  redisReply* payload = r->element[2];
-  if (kind->type != REDIS_REPLY_STRING ||
-      absl::string_view(kind->str, kind->len) != "message" ||
-      payload->type != REDIS_REPLY_STRING)
-    return;
-  if (self->on_message_)
-    self->on_message_(std::string(payload->str, payload->len));
+  // The ["subscribe", channel, n] confirmation is skipped.
+  std::optional<std::string> payload =
+      SubscribedMessage(*static_cast<redisReply*>(reply));
+  if (payload && self->on_message_) self->on_message_(*std::move(payload));
 }
 
 }  // namespace fetchfleet

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,15 @@ struct RedisReply {
   std::string str;  // kString and kStatus
   std::vector<RedisReply> elements;
 };
+
+// CopyRedisReply copies a hiredis reply (errors become kNil: RedisClient turns
+// them into a status before this).
+RedisReply CopyRedisReply(const redisReply& reply);
+
+// SubscribedMessage: the payload of a pub/sub push ["message", channel,
+// payload], or nullopt for anything else (the ["subscribe", channel, n]
+// confirmation, a malformed push).
+std::optional<std::string> SubscribedMessage(const redisReply& reply);
 
 // RedisScript: a Lua script and its SHA1, for EVALSHA.
 class RedisScript {

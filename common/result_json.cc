@@ -1,9 +1,11 @@
 #include "common/result_json.h"
 
+#include <cmath>
 #include <cstdio>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace fetchfleet {
 
@@ -121,8 +123,12 @@ void AppendJsonStringLossy(absl::string_view text, std::string* out) {
 }
 
 void AppendResultJson(const v1::FetchResult& result, std::string* out) {
-  char latency[32];
-  std::snprintf(latency, sizeof(latency), "%.1f", result.latency_ms());
+  // The latency is a worker's measurement, so any double can arrive: one that
+  // is not a finite number (which "%.1f" writes as nan or inf, not JSON) goes
+  // out as 0, and a huge one in full, never cut at a buffer's size.
+  double latency_ms =
+      std::isfinite(result.latency_ms()) ? result.latency_ms() : 0.0;
+  std::string latency = absl::StrFormat("%.1f", latency_ms);
   absl::StrAppend(out, "{\"seq\": ", result.seq(), ", \"id\": ");
   AppendJsonStringLossy(result.id(), out);
   out->append(", \"url\": ");

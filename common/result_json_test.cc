@@ -1,5 +1,8 @@
 #include "common/result_json.h"
 
+#include <cmath>
+#include <limits>
+
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -52,6 +55,32 @@ TEST(ResultJsonTest, ErrorsBinaryBodiesTruncationAndHeaders) {
   EXPECT_FALSE(parsed.contains("body"));
   EXPECT_EQ(parsed["truncated"], true);
   EXPECT_EQ(parsed["headers"]["Content-Type"], "text/plain");
+}
+
+// Found by fuzz/result_json_fuzzer.cc: a latency that is not a finite number
+// (a worker's measurement, so any double can arrive) came out as "nan" or
+// "inf", and the whole line was not JSON; a huge one was cut to 31 digits.
+TEST(ResultJsonTest, AnyLatencyStillMakesValidJson) {
+  const double kNan = std::numeric_limits<double>::quiet_NaN();
+  const double kInf = std::numeric_limits<double>::infinity();
+  for (double latency : {kNan, kInf, -kInf, 1e300, -0.04}) {
+    SCOPED_TRACE(latency);
+    v1::FetchResult r;
+    r.set_id("x");
+    r.set_ok(true);
+    r.set_latency_ms(latency);
+    std::string out;
+    AppendResultJson(r, &out);
+    auto parsed = nlohmann::json::parse(out, nullptr, false);
+    ASSERT_FALSE(parsed.is_discarded()) << out;
+    ASSERT_TRUE(parsed["latency_ms"].is_number()) << out;
+    if (std::isfinite(latency)) {
+      EXPECT_NEAR(parsed["latency_ms"].get<double>(), latency,
+                  std::abs(latency) * 1e-12 + 0.05);
+    } else {
+      EXPECT_EQ(parsed["latency_ms"].get<double>(), 0) << out;
+    }
+  }
 }
 
 TEST(Utf8Test, RejectsMalformedSequences) {

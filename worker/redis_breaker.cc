@@ -31,7 +31,79 @@ bool ReadState(const RedisReply& reply, size_t version_at, std::string* state,
   return true;
 }
 
+v1::BreakerEvent Event(absl::string_view key, BreakerState state,
+                       int64_t open_ms) {
+  v1::BreakerEvent event;
+  event.set_key(std::string(key));
+  event.set_state(BreakerStateToProto(state));
+  event.set_open_ms(static_cast<uint64_t>(std::max<int64_t>(open_ms, 0)));
+  return event;
+}
+
 }  // namespace
+
+std::optional<Breaker::Admission> ApplyAdmitReply(
+    absl::string_view key, const RedisReply& reply, absl::Time now,
+    absl::Duration probe_ttl, absl::Duration claim_backoff, uint64_t probe_id,
+    BreakerSet* set) {
+  std::string state;
+  absl::Duration remaining;
+  int64_t version = 0;
+  if (!ReadState(reply, 3, &state, &remaining, &version)) return std::nullopt;
+  if (state == "probe") {
+    set->SetView(key, BreakerState::kHalfOpen, probe_ttl, version);
+    if (reply.elements[2].integer == 1)
+      set->Report(Event(key, BreakerState::kHalfOpen, 0));
+    Breaker::Admission admission;
+    admission.verdict = Breaker::Verdict::kProbe;
+    admission.probe_token = probe_id;
+    return admission;
+  }
+  if (state == "open") {
+    set->SetView(key, BreakerState::kOpen, remaining, version);
+    return Refuse(now + remaining);
+  }
+  if (state == "half_open") {
+    // Someone else's probe is out: ask again after the back-off (or sooner,
+    // when its claim runs out).
+    absl::Duration wait = std::min(remaining, claim_backoff);
+    set->SetView(key, BreakerState::kHalfOpen, wait, version);
+    return Refuse(now + wait);
+  }
+  set->SetView(key, BreakerState::kClosed, absl::ZeroDuration(), version);
+  return Call();
+}
+
+bool ApplyRecordReply(absl::string_view key, const RedisReply& reply,
+                      BreakerSet* set) {
+  std::string state;
+  absl::Duration remaining;
+  int64_t version = 0;
+  if (!ReadState(reply, 7, &state, &remaining, &version)) return false;
+  set->SetView(key, ParseBreakerState(state), remaining, version);
+  if (reply.elements[2].integer == 1) {
+    v1::BreakerEvent event =
+        Event(key, BreakerState::kOpen, reply.elements[6].integer);
+    event.set_calls(static_cast<uint64_t>(reply.elements[3].integer));
+    event.set_failures(static_cast<uint64_t>(reply.elements[4].integer));
+    event.set_failing_workers(static_cast<uint32_t>(reply.elements[5].integer));
+    set->Report(std::move(event));
+  }
+  return true;
+}
+
+bool ApplyProbeDoneReply(absl::string_view key, const RedisReply& reply,
+                         BreakerSet* set) {
+  std::string state;
+  absl::Duration remaining;
+  int64_t version = 0;
+  if (!ReadState(reply, 3, &state, &remaining, &version)) return false;
+  BreakerState parsed = ParseBreakerState(state);
+  set->SetView(key, parsed, remaining, version);
+  if (reply.elements[2].integer == 1)
+    set->Report(Event(key, parsed, absl::ToInt64Milliseconds(remaining)));
+  return true;
+}
 
 RedisCircuitBreaker::RedisCircuitBreaker(EventLoop* loop, BreakerSet* set,
                                          Options options)
@@ -43,16 +115,6 @@ RedisCircuitBreaker::RedisCircuitBreaker(EventLoop* loop, BreakerSet* set,
 RedisCircuitBreaker::~RedisCircuitBreaker() {
   *alive_ = false;
   if (flush_timer_ != 0) loop_->CancelTimer(flush_timer_);
-}
-
-v1::BreakerEvent RedisCircuitBreaker::Event(const std::string& key,
-                                            BreakerState state,
-                                            int64_t open_ms) const {
-  v1::BreakerEvent event;
-  event.set_key(key);
-  event.set_state(BreakerStateToProto(state));
-  event.set_open_ms(static_cast<uint64_t>(std::max<int64_t>(open_ms, 0)));
-  return event;
 }
 
 void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
@@ -89,37 +151,12 @@ void RedisCircuitBreaker::Admit(absl::string_view key, absl::Duration probe_ttl,
        done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
         if (!*alive) return;
         claiming_.erase(k);
-        std::string state;
-        absl::Duration remaining;
-        int64_t version = 0;
-        if (!reply.ok() ||
-            !ReadState(*reply, 3, &state, &remaining, &version)) {
-          done(set_->AdmitLocal(k, probe_ttl));
-          return;
+        std::optional<Breaker::Admission> admission;
+        if (reply.ok()) {
+          admission = ApplyAdmitReply(k, *reply, loop_->Now(), probe_ttl,
+                                      options_.claim_backoff, id, set_);
         }
-        absl::Time now = loop_->Now();
-        if (state == "probe") {
-          set_->SetView(k, BreakerState::kHalfOpen, probe_ttl, version);
-          if (reply->elements[2].integer == 1)
-            set_->Report(Event(k, BreakerState::kHalfOpen, 0));
-          Breaker::Admission admission;
-          admission.verdict = Breaker::Verdict::kProbe;
-          admission.probe_token = id;
-          done(admission);
-        } else if (state == "open") {
-          set_->SetView(k, BreakerState::kOpen, remaining, version);
-          done(Refuse(now + remaining));
-        } else if (state == "half_open") {
-          // Someone else's probe is out: ask again after the back-off (or
-          // sooner, when its claim runs out).
-          absl::Duration wait = std::min(remaining, options_.claim_backoff);
-          set_->SetView(k, BreakerState::kHalfOpen, wait, version);
-          done(Refuse(now + wait));
-        } else {
-          set_->SetView(k, BreakerState::kClosed, absl::ZeroDuration(),
-                        version);
-          done(Call());
-        }
+        done(admission ? *admission : set_->AdmitLocal(k, probe_ttl));
       });
 }
 
@@ -171,7 +208,7 @@ void RedisCircuitBreaker::Flush() {
           for (size_t i = 0; i < batch.size(); ++i) {
             const auto& [key, counts] = batch[i];
             if (ok) {
-              OnRecorded(key, reply->elements[i]);
+              ApplyRecordReply(key, reply->elements[i], set_);
             } else {
               set_->RecordLocal(key, counts.successes, counts.failures);
             }
@@ -199,23 +236,6 @@ void RedisCircuitBreaker::Flush() {
   send();
 }
 
-void RedisCircuitBreaker::OnRecorded(const std::string& key,
-                                     const RedisReply& reply) {
-  std::string state;
-  absl::Duration remaining;
-  int64_t version = 0;
-  if (!ReadState(reply, 7, &state, &remaining, &version)) return;
-  set_->SetView(key, ParseBreakerState(state), remaining, version);
-  if (reply.elements[2].integer == 1) {
-    v1::BreakerEvent event =
-        Event(key, BreakerState::kOpen, reply.elements[6].integer);
-    event.set_calls(static_cast<uint64_t>(reply.elements[3].integer));
-    event.set_failures(static_cast<uint64_t>(reply.elements[4].integer));
-    event.set_failing_workers(static_cast<uint32_t>(reply.elements[5].integer));
-    set_->Report(std::move(event));
-  }
-}
-
 void RedisCircuitBreaker::ProbeDone(absl::string_view key, uint64_t token,
                                     bool success) {
   if ((token & kRedisProbe) == 0) {
@@ -229,21 +249,12 @@ void RedisCircuitBreaker::ProbeDone(absl::string_view key, uint64_t token,
     args.push_back(std::move(arg));
   ++redis_calls_;
   // On an error the probe's key expires and another worker probes.
-  redis_.EvalSha(
-      BreakerProbeDoneScript(), {BreakerStateKey(k), BreakerProbeKey(k)},
-      std::move(args),
-      [this, alive = alive_, k](absl::StatusOr<RedisReply> reply) {
-        if (!*alive || !reply.ok()) return;
-        std::string state;
-        absl::Duration remaining;
-        int64_t version = 0;
-        if (!ReadState(*reply, 3, &state, &remaining, &version)) return;
-        BreakerState parsed = ParseBreakerState(state);
-        set_->SetView(k, parsed, remaining, version);
-        if (reply->elements[2].integer == 1) {
-          set_->Report(Event(k, parsed, absl::ToInt64Milliseconds(remaining)));
-        }
-      });
+  redis_.EvalSha(BreakerProbeDoneScript(),
+                 {BreakerStateKey(k), BreakerProbeKey(k)}, std::move(args),
+                 [this, alive = alive_, k](absl::StatusOr<RedisReply> reply) {
+                   if (!*alive || !reply.ok()) return;
+                   ApplyProbeDoneReply(k, *reply, set_);
+                 });
 }
 
 }  // namespace fetchfleet::worker

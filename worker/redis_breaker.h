@@ -16,15 +16,35 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "common/event_loop.h"
 #include "common/redis_client.h"
+#include "worker/breaker_set.h"
 #include "worker/circuit_breaker.h"
 
 namespace fetchfleet::worker {
+
+// The scripts' replies (common/breaker_scripts.h) into the view, apart from
+// the connection so that any reply can be fed to them. A malformed reply
+// changes nothing and gives false (nullopt); a change the reply says this
+// caller caused is reported.
+//
+// ApplyAdmitReply: the admission an admit reply gives (`probe_id` for the
+// probe; another's probe out: ask again within `claim_backoff`).
+std::optional<Breaker::Admission> ApplyAdmitReply(
+    absl::string_view key, const RedisReply& reply, absl::Time now,
+    absl::Duration probe_ttl, absl::Duration claim_backoff, uint64_t probe_id,
+    BreakerSet* set);
+// ApplyRecordReply: one key's entry of a record reply.
+bool ApplyRecordReply(absl::string_view key, const RedisReply& reply,
+                      BreakerSet* set);
+// ApplyProbeDoneReply: a probe_done reply.
+bool ApplyProbeDoneReply(absl::string_view key, const RedisReply& reply,
+                         BreakerSet* set);
 
 class RedisCircuitBreaker final : public CircuitBreaker {
  public:
@@ -66,9 +86,6 @@ class RedisCircuitBreaker final : public CircuitBreaker {
   void Flush();
   // ProbeToken: a probe's claim in Redis, from its id.
   std::string ProbeToken(uint64_t id) const;
-  void OnRecorded(const std::string& key, const RedisReply& reply);
-  v1::BreakerEvent Event(const std::string& key, BreakerState state,
-                         int64_t open_ms) const;
 
   EventLoop* const loop_;
   BreakerSet* const set_;
