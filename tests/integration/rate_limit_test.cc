@@ -128,7 +128,7 @@ TEST_P(RateBoundTest, FleetHoldsTheBoundAndRunsNearTheRate) {
   ExpectRateBound(times, c.rate, c.burst);
   double utilisation = Utilisation(times, c.rate, c.burst);
   if (kTimed) {
-    EXPECT_GE(utilisation, 0.95);
+    EXPECT_GE(utilisation, kMinUtilisation);
     EXPECT_LE(utilisation, 1.0);  // the workers keep 2% headroom
   }
   std::cerr << c.workers << " workers at " << c.rate << "/s burst " << c.burst

@@ -16,6 +16,17 @@ inline constexpr bool kTimed = false;
 inline constexpr bool kTimed = true;
 #endif
 
+// How near R a limited key must run. Under AddressSanitizer five workers, the
+// coordinator, the test server and fetchctl share two cores at several times
+// the plain build's CPU per request: a clean-clone CI run measured 0.93 at
+// 1,000/s over 5 workers (0.96-0.97 on a quiet machine), the plain build stays
+// above 0.95. The bound itself (never over R) is checked in every build.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr double kMinUtilisation = 0.90;
+#else
+inline constexpr double kMinUtilisation = 0.95;
+#endif
+
 // WaitFor polls `condition` (any thread) until it holds or `timeout` passes,
 // and returns it.
 template <typename F>
