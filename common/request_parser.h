@@ -1,5 +1,5 @@
-// Request lines: the job input format of PRODUCT.md. One request per line, a
-// bare URL or a JSON object; blank lines and '#' comments are skipped. A bad
+// Request lines: the job input format (README, "Input"). One request per line,
+// a bare URL or a JSON object; blank lines and '#' comments are skipped. A bad
 // line never stops a job: it becomes its own `invalid_request` (or `too_large`)
 // result naming the line and the problem.
 //

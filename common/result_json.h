@@ -1,4 +1,4 @@
-// Result lines: the JSON Lines output format of PRODUCT.md, one object per
+// Result lines: the JSON Lines output format (README, "Output"), one object per
 // result, fields in the documented order. Bodies that are valid UTF-8 go out as
 // "body", others as "body_base64". Hand-written rather than through a JSON
 // library: it runs once per result on the hot path of every job. Thread-safe

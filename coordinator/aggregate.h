@@ -1,5 +1,5 @@
 // Aggregate (the gateway pattern): one call that fans out to a few named
-// parts on the fleet and merges their answers (PRODUCT.md, "Aggregate").
+// parts on the fleet and merges their answers (README, "The gateway").
 //
 //   {"parts": [{"name": "user", "url": "...", "required": true},
 //              {"name": "recs", "url": "...", "required": false,
