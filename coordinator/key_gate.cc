@@ -57,6 +57,13 @@ std::vector<std::string> KeyGate::ExpirePauses() {
   return expired;
 }
 
+uint64_t KeyGate::LimitedCap(const RateLimit& limit) const {
+  double wanted = std::ceil(limit.per_second * absl::ToDoubleSeconds(lead_)) +
+                  static_cast<double>(limit.burst);
+  return std::max<uint64_t>(kMinOut,
+                            static_cast<uint64_t>(std::min(wanted, 1e12)));
+}
+
 uint64_t KeyGate::Cap(const std::string& key) const {
   if (!paused_.empty()) {
     auto it = paused_.find(key);
@@ -64,21 +71,15 @@ uint64_t KeyGate::Cap(const std::string& key) const {
   }
   auto it = limits_.find(key);
   if (it == limits_.end()) return kUnbounded;
-  double wanted =
-      std::ceil(it->second.per_second * absl::ToDoubleSeconds(lead_)) +
-      static_cast<double>(it->second.burst);
-  return std::max<uint64_t>(kMinOut,
-                            static_cast<uint64_t>(std::min(wanted, 1e12)));
+  return LimitedCap(it->second);
 }
 
 absl::Duration KeyGate::MaxSlotWait(const std::string& key) const {
   auto it = limits_.find(key);
   if (it == limits_.end() || it->second.per_second <= 0)
     return absl::ZeroDuration();
-  double wanted =
-      std::ceil(it->second.per_second * absl::ToDoubleSeconds(lead_)) +
-      static_cast<double>(it->second.burst);
-  double slots = std::max<double>(kMinOut, wanted);
+  // The cap's worth of slots at R: the last request out waits that long.
+  double slots = static_cast<double>(LimitedCap(it->second));
   return absl::Seconds(std::min(slots / it->second.per_second, 86400.0));
 }
 

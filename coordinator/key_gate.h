@@ -70,6 +70,8 @@ class KeyGate {
     uint64_t previous = 0;
   };
   uint64_t Cap(const std::string& key) const;
+  // LimitedCap: the cap of a limited key that is not paused.
+  uint64_t LimitedCap(const RateLimit& limit) const;
   double AchievedRate(const std::string& key) const;
   void FillEntry(const std::string& key, v1::KeyLimit* entry) const;
 
