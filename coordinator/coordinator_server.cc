@@ -9,26 +9,38 @@
 
 namespace fetchfleet::coordinator {
 
-CoordinatorServer::CoordinatorServer(CoordinatorOptions options)
+CoordinatorServer::CoordinatorServer(CoordinatorOptions options,
+                                     std::unique_ptr<Authenticator> auth)
     : options_(std::move(options)),
+      auth_(std::move(auth)),
       scheduler_(Clock::Real(), options_.scheduler),
       limits_(&loop_, &scheduler_, options_.redis),
       breakers_(&loop_, &scheduler_, options_.redis),
-      job_service_(&loop_, &scheduler_),
-      worker_service_(&loop_, &scheduler_),
-      admin_service_(&loop_, &scheduler_, &limits_, &breakers_),
-      gateway_service_(&loop_, &scheduler_) {}
+      job_service_(&loop_, &scheduler_, auth_.get()),
+      worker_service_(&loop_, &scheduler_, auth_.get()),
+      admin_service_(&loop_, &scheduler_, &limits_, &breakers_, auth_.get()),
+      gateway_service_(&loop_, &scheduler_, auth_.get()) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorOptions options) {
+  if (absl::Status exposed = CheckExposure(options.listen, options.tls,
+                                           options.auth, options.insecure);
+      !exposed.ok()) {
+    return exposed;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls, options.auth);
+  if (!credentials.ok()) return credentials.status();
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth =
+      Authenticator::Create(options.auth);
+  if (!auth.ok()) return auth.status();
   std::unique_ptr<CoordinatorServer> self(
-      new CoordinatorServer(std::move(options)));
+      new CoordinatorServer(std::move(options), *std::move(auth)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   if (!self->options_.listen.empty()) {
-    builder.AddListeningPort(self->options_.listen,
-                             grpc::InsecureServerCredentials(), &self->port_);
+    builder.AddListeningPort(self->options_.listen, *credentials, &self->port_);
   }
   builder.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   builder.SetMaxSendMessageSize(kMaxReceiveMessageBytes);

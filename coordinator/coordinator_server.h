@@ -19,12 +19,18 @@
 #include "coordinator/job_service.h"
 #include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/server_security.h"
 #include "coordinator/worker_service.h"
 
 namespace fetchfleet::coordinator {
 
 struct CoordinatorOptions {
-  std::string listen = "0.0.0.0:7070";  // "" = in-process only
+  // Loopback by default: a coordinator on the network needs TLS and
+  // authentication, or --insecure (server_security.h).
+  std::string listen = "127.0.0.1:7070";  // "" = in-process only
+  ServerTls tls;
+  AuthOptions auth;
+  bool insecure = false;
   SchedulerOptions scheduler;
   // Where rate limits are kept; none = in this process.
   std::optional<RedisUrl> redis;
@@ -46,10 +52,12 @@ class CoordinatorServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  explicit CoordinatorServer(CoordinatorOptions options);
+  CoordinatorServer(CoordinatorOptions options,
+                    std::unique_ptr<Authenticator> auth);
   void ScheduleSweep();
 
   CoordinatorOptions options_;
+  std::unique_ptr<Authenticator> auth_;
   EventLoop loop_;
   Scheduler scheduler_;
   LimitRegistry limits_;

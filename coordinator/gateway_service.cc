@@ -1,7 +1,9 @@
 #include "coordinator/gateway_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "coordinator/aggregate.h"
+#include "coordinator/rpc_guard.h"
 
 namespace fetchfleet::coordinator {
 namespace {
@@ -11,10 +13,11 @@ namespace {
 class AggregateCall final : public JobListener {
  public:
   AggregateCall(EventLoop* loop, Scheduler* scheduler, AggregatePlan plan,
-                grpc::ServerUnaryReactor* reactor,
+                std::string owner, grpc::ServerUnaryReactor* reactor,
                 v1::AggregateResponse* response)
       : loop_(loop),
         scheduler_(scheduler),
+        owner_(std::move(owner)),
         plan_(std::move(plan)),
         reactor_(reactor),
         response_(response),
@@ -70,12 +73,14 @@ class AggregateCall final : public JobListener {
       if (!outcome.result) outcome.at = elapsed;
     }
     *response_ = MergeAggregate(plan_, outcomes_, elapsed);
+    scheduler_->quota().EndAggregate(owner_);
     reactor_->Finish(grpc::Status::OK);
     delete this;
   }
 
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  const std::string owner_;
   const AggregatePlan plan_;
   grpc::ServerUnaryReactor* const reactor_;
   v1::AggregateResponse* const response_;
@@ -94,13 +99,17 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
     grpc::CallbackServerContext* context, const v1::AggregateRequest* request,
     v1::AggregateResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::optional<Principal> who =
+      AdmitUnary(auth_, context, Rpc::kAggregate, reactor);
+  if (!who) return reactor;
   absl::StatusOr<AggregatePlan> plan = ParseAggregate(request->json());
   if (!plan.ok()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  std::string(plan.status().message())));
     return reactor;
   }
-  loop_->Post([this, reactor, response, plan = *std::move(plan)]() mutable {
+  loop_->Post([this, reactor, response, owner = who->name,
+               plan = *std::move(plan)]() mutable {
     if (scheduler_->interactive_jobs() >= kMaxConcurrentCalls) {
       reactor->Finish(
           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -108,7 +117,13 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
                                     " Aggregate calls at once; try again")));
       return;
     }
-    (new AggregateCall(loop_, scheduler_, std::move(plan), reactor, response))
+    if (absl::Status room = scheduler_->quota().StartAggregate(owner);
+        !room.ok()) {
+      reactor->Finish(ToGrpcStatus(room));
+      return;
+    }
+    (new AggregateCall(loop_, scheduler_, std::move(plan), std::move(owner),
+                       reactor, response))
         ->Start();
   });
   return reactor;

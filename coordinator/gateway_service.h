@@ -7,6 +7,7 @@
 #pragma once
 
 #include "common/event_loop.h"
+#include "coordinator/authenticator.h"
 #include "coordinator/scheduler.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
@@ -18,8 +19,8 @@ class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
   // RESOURCE_EXHAUSTED.
   static constexpr size_t kMaxConcurrentCalls = 10000;
 
-  GatewayServiceImpl(EventLoop* loop, Scheduler* scheduler)
-      : loop_(loop), scheduler_(scheduler) {}
+  GatewayServiceImpl(EventLoop* loop, Scheduler* scheduler, Authenticator* auth)
+      : loop_(loop), scheduler_(scheduler), auth_(auth) {}
 
   grpc::ServerUnaryReactor* Aggregate(grpc::CallbackServerContext* context,
                                       const v1::AggregateRequest* request,
@@ -28,6 +29,7 @@ class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
  private:
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  Authenticator* const auth_;
 };
 
 }  // namespace fetchfleet::coordinator

@@ -162,6 +162,7 @@ v1::JobStatus Job::Status() const {
   absl::Time now = std::min(clock_->Now(), ended_at_);
   v1::JobStatus status;
   status.set_job_id(id_);
+  status.set_owner(owner_);
   status.set_state(state_);
   status.set_total(total_);
   status.set_input_closed(input_closed_);

@@ -48,6 +48,10 @@ class Job {
       const Clock* clock, int64_t created_unix_ms);
 
   const std::string& id() const { return id_; }
+  // Who submitted it (the authenticated name; "anonymous" on an open
+  // coordinator).
+  const std::string& owner() const { return owner_; }
+  void set_owner(std::string owner) { owner_ = std::move(owner); }
   // Interactive: an Aggregate call's parts, dispatched ahead of batch jobs.
   bool interactive() const { return interactive_; }
   void set_interactive() { interactive_ = true; }
@@ -129,6 +133,7 @@ class Job {
   void EvictDelivered();
 
   const std::string id_;
+  std::string owner_;
   const v1::JobOptions options_;
   const JobLimits limits_;
   const Clock* const clock_;

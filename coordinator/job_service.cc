@@ -2,8 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/logging.h"
 #include "common/request_parser.h"
 #include "coordinator/job_stream.h"
+#include "coordinator/rpc_guard.h"
 
 namespace fetchfleet::coordinator {
 namespace {
@@ -13,9 +15,10 @@ class SubmitReactor final
     : public grpc::ServerBidiReactor<v1::SubmitRequest, v1::JobEvent>,
       public InputStream {
  public:
-  SubmitReactor(EventLoop* loop, Scheduler* scheduler)
+  SubmitReactor(EventLoop* loop, Scheduler* scheduler, std::string owner)
       : loop_(loop),
         scheduler_(scheduler),
+        owner_(std::move(owner)),
         stream_(
             scheduler, [this](const v1::JobEvent* event) { StartWrite(event); },
             [this](const grpc::Status& status) { Finish(status); }) {
@@ -33,11 +36,7 @@ class SubmitReactor final
       got_first_ = true;
       options_ = in_.options();
       if (absl::Status valid = ValidateJobOptions(options_); !valid.ok()) {
-        // No job: the stream ends with the reason, and nothing more is read.
-        loop_->Post([this, valid] {
-          rejected_ = true;
-          stream_.Cancel(ToGrpcStatus(valid));
-        });
+        Reject(valid);
         return;
       }
     }
@@ -51,7 +50,28 @@ class SubmitReactor final
       parsed.push_back(std::move(p));
     }
     loop_->Post([this, parsed = std::move(parsed)]() mutable {
+      if (rejected_) return;
+      if (stream_.job() == nullptr) {
+        // The owner's job limit is checked before the job exists.
+        if (absl::Status room = scheduler_->quota().CheckNewJob(
+                owner_, scheduler_->RunningJobsOf(owner_));
+            !room.ok()) {
+          rejected_ = true;
+          stream_.Cancel(ToGrpcStatus(room));
+          return;
+        }
+      }
       EnsureJob();
+      if (absl::Status charged = scheduler_->quota().ChargeRequests(
+              owner_, parsed.size(), loop_->Now());
+          !charged.ok()) {
+        // Over the hourly limit: the job ends here, cancelled, and the
+        // client is told why.
+        rejected_ = true;
+        (void)scheduler_->CancelJob(stream_.job()->id());
+        stream_.Cancel(ToGrpcStatus(charged));
+        return;
+      }
       scheduler_->AddInput(stream_.job(), std::move(parsed), this);
     });
   }
@@ -84,9 +104,17 @@ class SubmitReactor final
   }
 
  private:
+  // Reject ends the stream before any job exists; nothing more is read.
+  void Reject(const absl::Status& why) {
+    loop_->Post([this, why] {
+      rejected_ = true;
+      stream_.Cancel(ToGrpcStatus(why));
+    });
+  }
+
   void EnsureJob() {
     if (stream_.job() == nullptr)
-      stream_.Attach(scheduler_->CreateJob(options_), 1);
+      stream_.Attach(scheduler_->CreateJob(options_, owner_), 1);
   }
 
   void CloseInput() {
@@ -98,6 +126,7 @@ class SubmitReactor final
 
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  const std::string owner_;
   JobStream stream_;
   v1::SubmitRequest in_;
   // Read side (one read outstanding at a time, so no lock).
@@ -107,25 +136,27 @@ class SubmitReactor final
   uint64_t next_index_ = 0;
   // Loop side.
   bool input_closed_ = false;
-  bool rejected_ = false;  // bad options: no job was made
+  bool rejected_ = false;  // refused: no (more) input is taken
 };
 
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
-  WatchReactor(EventLoop* loop, Scheduler* scheduler, v1::WatchRequest request)
+  WatchReactor(EventLoop* loop, Scheduler* scheduler, Principal who,
+               v1::WatchRequest request)
       : loop_(loop),
         stream_(
             scheduler, [this](const v1::JobEvent* event) { StartWrite(event); },
             [this](const grpc::Status& status) { Finish(status); }) {
-    loop_->Post([this, scheduler, request = std::move(request)] {
-      Job* job = scheduler->FindJob(request.job_id());
-      if (job == nullptr) {
-        stream_.Cancel(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                    absl::StrCat("no job ", request.job_id())));
-        return;
-      }
-      stream_.Attach(job, request.from_seq());
-    });
+    loop_->Post(
+        [this, scheduler, who = std::move(who), request = std::move(request)] {
+          absl::StatusOr<Job*> job =
+              FindJobFor(scheduler, who, Rpc::kWatch, request.job_id());
+          if (!job.ok()) {
+            stream_.Cancel(ToGrpcStatus(job.status()));
+            return;
+          }
+          stream_.Attach(*job, request.from_seq());
+        });
   }
 
   void OnWriteDone(bool ok) override {
@@ -151,28 +182,57 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
 
 }  // namespace
 
+absl::StatusOr<Job*> FindJobFor(Scheduler* scheduler, const Principal& who,
+                                Rpc rpc, absl::string_view job_id) {
+  Job* job = scheduler->FindJob(job_id);
+  if (job == nullptr || job->interactive())
+    return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  if (!MayUseJob(who, rpc, job->owner())) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        RpcName(rpc), ": job ", job_id, " belongs to another user; ", who.name,
+        " (", who.via, ") holds role(s) ", RolesToString(who.roles),
+        rpc == Rpc::kCancelJob ? " (cancelling it needs admin)"
+                               : " (seeing it needs read or admin)"));
+  }
+  return job;
+}
+
 grpc::ServerBidiReactor<v1::SubmitRequest, v1::JobEvent>*
-JobServiceImpl::Submit(grpc::CallbackServerContext* /*context*/) {
-  return new SubmitReactor(loop_, scheduler_);
+JobServiceImpl::Submit(grpc::CallbackServerContext* context) {
+  absl::StatusOr<Principal> who = auth_->Authorize(*context, Rpc::kSubmit);
+  if (!who.ok()) {
+    LogRefusal(*context, who.status());
+    return new RefusedBidi<v1::SubmitRequest, v1::JobEvent>(
+        ToGrpcStatus(who.status()));
+  }
+  return new SubmitReactor(loop_, scheduler_, who->name);
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::Watch(
-    grpc::CallbackServerContext* /*context*/, const v1::WatchRequest* request) {
-  return new WatchReactor(loop_, scheduler_, *request);
+    grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
+  absl::StatusOr<Principal> who = auth_->Authorize(*context, Rpc::kWatch);
+  if (!who.ok()) {
+    LogRefusal(*context, who.status());
+    return new RefusedWrite<v1::JobEvent>(ToGrpcStatus(who.status()));
+  }
+  return new WatchReactor(loop_, scheduler_, *std::move(who), *request);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(
     grpc::CallbackServerContext* context, const v1::JobRef* request,
     v1::JobStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  loop_->Post([this, reactor, request, response] {
-    Job* job = scheduler_->FindJob(request->job_id());
-    if (job == nullptr) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                   absl::StrCat("no job ", request->job_id())));
+  std::optional<Principal> who =
+      AdmitUnary(auth_, context, Rpc::kGetJob, reactor);
+  if (!who) return reactor;
+  loop_->Post([this, reactor, request, response, who = *std::move(who)] {
+    absl::StatusOr<Job*> job =
+        FindJobFor(scheduler_, who, Rpc::kGetJob, request->job_id());
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
       return;
     }
-    *response = job->Status();
+    *response = (*job)->Status();
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -182,9 +242,15 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(
     grpc::CallbackServerContext* context,
     const v1::ListJobsRequest* /*request*/, v1::ListJobsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  loop_->Post([this, reactor, response] {
-    for (v1::JobStatus& status : scheduler_->ListJobs())
-      *response->add_jobs() = std::move(status);
+  std::optional<Principal> who =
+      AdmitUnary(auth_, context, Rpc::kListJobs, reactor);
+  if (!who) return reactor;
+  loop_->Post([this, reactor, response, who = *std::move(who)] {
+    bool all = SeesAllJobs(who);
+    for (v1::JobStatus& status : scheduler_->ListJobs()) {
+      if (all || status.owner() == who.name)
+        *response->add_jobs() = std::move(status);
+    }
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -194,7 +260,19 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(
     grpc::CallbackServerContext* context, const v1::JobRef* request,
     v1::JobStatus* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  loop_->Post([this, reactor, request, response] {
+  std::optional<Principal> who =
+      AdmitUnary(auth_, context, Rpc::kCancelJob, reactor);
+  if (!who) return reactor;
+  loop_->Post([this, reactor, request, response, who = *std::move(who)] {
+    absl::StatusOr<Job*> job =
+        FindJobFor(scheduler_, who, Rpc::kCancelJob, request->job_id());
+    if (!job.ok()) {
+      reactor->Finish(ToGrpcStatus(job.status()));
+      return;
+    }
+    if ((*job)->owner() != who.name)
+      FF_LOG(INFO) << "job " << request->job_id() << " of " << (*job)->owner()
+                   << " cancelled by " << who.name;
     absl::StatusOr<v1::JobStatus> status =
         scheduler_->CancelJob(request->job_id());
     if (!status.ok()) {

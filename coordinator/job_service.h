@@ -7,6 +7,8 @@
 #pragma once
 
 #include "common/event_loop.h"
+#include "coordinator/access_policy.h"
+#include "coordinator/authenticator.h"
 #include "coordinator/scheduler.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
@@ -14,8 +16,8 @@ namespace fetchfleet::coordinator {
 
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
-  JobServiceImpl(EventLoop* loop, Scheduler* scheduler)
-      : loop_(loop), scheduler_(scheduler) {}
+  JobServiceImpl(EventLoop* loop, Scheduler* scheduler, Authenticator* auth)
+      : loop_(loop), scheduler_(scheduler), auth_(auth) {}
 
   grpc::ServerBidiReactor<v1::SubmitRequest, v1::JobEvent>* Submit(
       grpc::CallbackServerContext* context) override;
@@ -35,6 +37,12 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
  private:
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  Authenticator* const auth_;
 };
+
+// FindJobFor: job `job_id`, if `who` may make `rpc` on it (NOT_FOUND or
+// PERMISSION_DENIED otherwise). Loop thread.
+absl::StatusOr<Job*> FindJobFor(Scheduler* scheduler, const Principal& who,
+                                Rpc rpc, absl::string_view job_id);
 
 }  // namespace fetchfleet::coordinator

@@ -56,8 +56,13 @@ void JobStream::Pump() {
 
 void JobStream::OnWriteDone(bool ok) {
   writing_ = false;
-  if (!ok || cancelled_) {
+  if (!ok) {
     FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    return;
+  }
+  if (cancelled_) {
+    // The reason given to Cancel while this write was out.
+    FinishOnce(cancel_status_);
     return;
   }
   if (batch_end_ > 0) scheduler_->ResultsDelivered(job_, batch_end_);
@@ -70,6 +75,7 @@ void JobStream::OnWriteDone(bool ok) {
 
 void JobStream::Cancel(const grpc::Status& status) {
   cancelled_ = true;
+  cancel_status_ = status;
   // Finish must wait for the write in flight; OnWriteDone will finish.
   if (!writing_) FinishOnce(status);
 }

@@ -58,6 +58,7 @@ class JobStream final : public JobListener {
   bool final_written_ = false;
   bool finished_ = false;
   bool cancelled_ = false;
+  grpc::Status cancel_status_;
   v1::JobEvent out_;
 };
 

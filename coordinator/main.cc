@@ -25,7 +25,37 @@ int main(int argc, char** argv) {
       "usage: fetchfleet-coordinator [flags]",
       "FETCHFLEET_");
   flags.String("listen", &options.listen,
-               "gRPC listen address (port 0 picks a free port)");
+               "gRPC listen address (port 0 picks a free port); an address "
+               "that is not loopback needs TLS and authentication, or "
+               "--insecure");
+  flags.String("tls-cert", &options.tls.cert_file,
+               "serve TLS with this certificate chain (PEM; re-read on "
+               "change)");
+  flags.String("tls-key", &options.tls.key_file,
+               "the certificate's private key (PEM; re-read on change)");
+  flags.Duration("tls-refresh", &options.tls.refresh,
+                 "how often the certificate and key files are re-read");
+  flags.String("auth-file", &options.auth.auth_file,
+               "tokens (SHA-256 hashes) and client-certificate identities "
+               "with their roles, one per line (re-read on change)");
+  flags.String("worker-ca", &options.auth.worker_ca,
+               "CA bundle of workers' client certificates (mTLS): only "
+               "workers with one may connect");
+  flags.String("client-ca", &options.auth.client_ca,
+               "CA bundle of other clients' certificates; their identities "
+               "get the roles --auth-file gives them");
+  flags.Bool("insecure", &options.insecure,
+             "serve a non-loopback address without TLS or authentication "
+             "(anyone who reaches it controls the fleet)");
+  flags.Int("user-max-jobs", &options.scheduler.user_limits.jobs,
+            "jobs one identity may have running at once (0 = no limit)");
+  flags.Int("user-max-requests-per-hour",
+            &options.scheduler.user_limits.requests_per_hour,
+            "requests one identity may submit in a sliding hour (0 = no "
+            "limit)");
+  flags.Int("user-max-aggregates", &options.scheduler.user_limits.aggregates,
+            "Aggregate calls one identity may have running at once (0 = no "
+            "limit)");
   flags.Duration("heartbeat-interval", &options.scheduler.heartbeat_interval,
                  "how often workers report in");
   flags.Duration(
@@ -54,7 +84,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string host = options.listen.substr(0, options.listen.rfind(':'));
-  FF_LOG(INFO) << "listening on " << host << ":" << (*server)->port();
+  // "listening on HOST:PORT" ends the line: scripts and tests read the port.
+  FF_LOG(INFO) << (options.tls.enabled() ? "TLS" : "plaintext") << ", "
+               << (options.auth.configured() ? "authenticated"
+                                             : "no authentication")
+               << "; listening on " << host << ":" << (*server)->port();
+  if (options.insecure &&
+      (!options.tls.enabled() || !options.auth.configured())) {
+    FF_LOG(WARNING) << "--insecure: this coordinator serves " << host
+                    << " without "
+                    << (options.tls.enabled()       ? "authentication"
+                        : options.auth.configured() ? "TLS"
+                                                    : "TLS or authentication")
+                    << ". Anyone who reaches the port can submit and cancel "
+                       "jobs, read results, change limits and register as a "
+                       "worker.";
+  }
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -21,6 +21,7 @@ constexpr size_t kMaxBreakerReports = 10000;
 Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
     : clock_(clock),
       options_(std::move(options)),
+      quota_(options_.user_limits),
       gate_(clock),
       health_(options_.health) {}
 
@@ -37,15 +38,23 @@ std::string Scheduler::NewJobId(absl::string_view prefix) {
   return id;
 }
 
-Job* Scheduler::CreateJob(v1::JobOptions options) {
+Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
   std::string id = NewJobId("j");
   auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
                                    clock_, absl::ToUnixMillis(WallNow()));
   Job* raw = job.get();
+  FF_LOG(INFO) << "job " << id << " created by " << owner;
+  raw->set_owner(std::move(owner));
   jobs_.emplace(id, std::move(job));
   running_.push_back(raw);
-  FF_LOG(INFO) << "job " << id << " created";
   return raw;
+}
+
+size_t Scheduler::RunningJobsOf(absl::string_view owner) const {
+  size_t n = 0;
+  for (const Job* job : running_)
+    if (!job->ended() && !job->interactive() && job->owner() == owner) ++n;
+  return n;
 }
 
 Job* Scheduler::FindJob(absl::string_view job_id) {

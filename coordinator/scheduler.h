@@ -32,6 +32,7 @@
 #include "coordinator/key_gate.h"
 #include "coordinator/lease_plan.h"
 #include "coordinator/lease_table.h"
+#include "coordinator/user_quota.h"
 #include "coordinator/worker_health.h"
 #include "proto/fetchfleet.pb.h"
 
@@ -70,6 +71,7 @@ struct SchedulerOptions {
   uint64_t interactive_reserve_divisor = 16;
   size_t max_batch_bytes = 4 << 20;
   size_t ended_jobs_kept = 100;
+  UserLimits user_limits;
   absl::Duration ended_job_ttl = absl::Hours(1);
 };
 
@@ -78,7 +80,11 @@ class Scheduler {
   Scheduler(const Clock* clock, SchedulerOptions options);
 
   // --- jobs
-  Job* CreateJob(v1::JobOptions options);
+  Job* CreateJob(v1::JobOptions options, std::string owner = "anonymous");
+  // RunningJobsOf: `owner`'s jobs that have not ended.
+  size_t RunningJobsOf(absl::string_view owner) const;
+  // The abuse limits per identity.
+  UserQuota& quota() { return quota_; }
   Job* FindJob(absl::string_view job_id);
   // AddInput queues a parsed batch of `job`'s input. When the job wants more
   // input now, `stream->ReadMoreInput()` is called at once, else later, when
@@ -196,6 +202,7 @@ class Scheduler {
 
   const Clock* clock_;
   const SchedulerOptions options_;
+  UserQuota quota_;
   absl::BitGen id_gen_;
 
   std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_;

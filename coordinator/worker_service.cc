@@ -2,8 +2,10 @@
 
 #include <deque>
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "coordinator/rpc_guard.h"
 #include "coordinator/worker_input.h"
 
 namespace fetchfleet::coordinator {
@@ -13,8 +15,14 @@ class WorkerStreamReactor final
     : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>,
       public WorkerChannel {
  public:
-  WorkerStreamReactor(EventLoop* loop, Scheduler* scheduler, std::string peer)
-      : loop_(loop), scheduler_(scheduler), peer_(std::move(peer)) {
+  // `identity` is who the worker proved to be (its certificate's or token's
+  // name), empty on an open coordinator.
+  WorkerStreamReactor(EventLoop* loop, Scheduler* scheduler, std::string peer,
+                      std::string identity)
+      : loop_(loop),
+        scheduler_(scheduler),
+        peer_(std::move(peer)),
+        identity_(std::move(identity)) {
     StartRead(&in_);
   }
 
@@ -30,7 +38,15 @@ class WorkerStreamReactor final
       if (finishing_) return;
       if (worker_id_ == 0) {
         // A name is for people and logs: printable and short, else the peer.
+        // An authenticated worker is named by what it proved, so it cannot
+        // pass as another; the name it claims only tells replicas that share
+        // one certificate apart.
         std::string name = SaneWorkerName(message.name());
+        if (!identity_.empty()) {
+          name = name.empty() || name == identity_
+                     ? identity_
+                     : absl::StrCat(identity_, "/", name);
+        }
         if (name.empty()) name = peer_;
         worker_id_ = scheduler_->AddWorker(this, std::move(name), peer_);
       }
@@ -96,6 +112,7 @@ class WorkerStreamReactor final
   EventLoop* const loop_;
   Scheduler* const scheduler_;
   const std::string peer_;
+  const std::string identity_;
   v1::WorkerMessage in_;
   v1::CoordinatorMessage out_;
   // Loop side.
@@ -120,7 +137,17 @@ bool RejectBadKey(const std::string& key, grpc::ServerUnaryReactor* reactor) {
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
 WorkerServiceImpl::Connect(grpc::CallbackServerContext* context) {
-  return new WorkerStreamReactor(loop_, scheduler_, context->peer());
+  absl::StatusOr<Principal> who = auth_->Authorize(*context, Rpc::kConnect);
+  if (!who.ok()) {
+    LogRefusal(*context, who.status());
+    return new RefusedBidi<v1::WorkerMessage, v1::CoordinatorMessage>(
+        ToGrpcStatus(who.status()));
+  }
+  if (who->via != "open")
+    FF_LOG(INFO) << "worker " << who->name << " (" << who->via
+                 << ") connected from " << context->peer();
+  return new WorkerStreamReactor(loop_, scheduler_, context->peer(),
+                                 who->via == "open" ? "" : who->name);
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkers(
@@ -128,6 +155,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListWorkers(
     const v1::ListWorkersRequest* /*request*/,
     v1::ListWorkersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kListWorkers, reactor)) return reactor;
   loop_->Post([this, reactor, response] {
     for (v1::WorkerInfo& info : scheduler_->ListWorkers()) {
       *response->add_workers() = std::move(info);
@@ -141,6 +169,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListLimits(
     grpc::CallbackServerContext* context,
     const v1::ListLimitsRequest* /*request*/, v1::LimitTable* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kListLimits, reactor)) return reactor;
   loop_->Post([this, reactor, response] {
     *response = scheduler_->ListLimits();
     reactor->Finish(grpc::Status::OK);
@@ -152,6 +181,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetLimit(
     grpc::CallbackServerContext* context, const v1::SetLimitRequest* request,
     v1::KeyLimit* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kSetLimit, reactor)) return reactor;
   if (RejectBadKey(request->key(), reactor)) return reactor;
   // Burst 0 is the proto's default: 1.
   RateLimit limit{request->per_second(),
@@ -176,6 +206,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeleteLimit(
     grpc::CallbackServerContext* context, const v1::DeleteLimitRequest* request,
     v1::KeyLimit* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kDeleteLimit, reactor)) return reactor;
   std::string key = request->key();
   loop_->Post([this, reactor, response, key] {
     limits_->Delete(key, [reactor, response, key](absl::Status s) {
@@ -191,6 +222,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListBreakers(
     const v1::ListBreakersRequest* /*request*/,
     v1::ListBreakersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kListBreakers, reactor)) return reactor;
   loop_->Post([this, reactor, response] {
     breakers_->List(
         [reactor, response](absl::StatusOr<v1::ListBreakersResponse> listed) {
@@ -205,6 +237,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::SetBreaker(
     grpc::CallbackServerContext* context, const v1::SetBreakerRequest* request,
     v1::BreakerInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kSetBreaker, reactor)) return reactor;
   if (RejectBadKey(request->key(), reactor)) return reactor;
   BreakerConfig config = BreakerConfig::FromProto(request->config());
   if (absl::Status valid = config.Validate(); !valid.ok()) {
@@ -229,6 +262,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ResetBreaker(
     grpc::CallbackServerContext* context, const v1::BreakerRef* request,
     v1::BreakerInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!AdmitUnary(auth_, context, Rpc::kResetBreaker, reactor)) return reactor;
   if (RejectBadKey(request->key(), reactor)) return reactor;
   std::string key = request->key();
   loop_->Post([this, reactor, response, key] {

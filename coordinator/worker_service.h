@@ -9,6 +9,7 @@
 #pragma once
 
 #include "common/event_loop.h"
+#include "coordinator/authenticator.h"
 #include "coordinator/breaker_registry.h"
 #include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
@@ -18,8 +19,8 @@ namespace fetchfleet::coordinator {
 
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
-  WorkerServiceImpl(EventLoop* loop, Scheduler* scheduler)
-      : loop_(loop), scheduler_(scheduler) {}
+  WorkerServiceImpl(EventLoop* loop, Scheduler* scheduler, Authenticator* auth)
+      : loop_(loop), scheduler_(scheduler), auth_(auth) {}
 
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -27,16 +28,18 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  private:
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  Authenticator* const auth_;
 };
 
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   AdminServiceImpl(EventLoop* loop, Scheduler* scheduler, LimitRegistry* limits,
-                   BreakerRegistry* breakers)
+                   BreakerRegistry* breakers, Authenticator* auth)
       : loop_(loop),
         scheduler_(scheduler),
         limits_(limits),
-        breakers_(breakers) {}
+        breakers_(breakers),
+        auth_(auth) {}
 
   grpc::ServerUnaryReactor* ListWorkers(
       grpc::CallbackServerContext* context,
@@ -67,6 +70,7 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   Scheduler* const scheduler_;
   LimitRegistry* const limits_;
   BreakerRegistry* const breakers_;
+  Authenticator* const auth_;
 };
 
 }  // namespace fetchfleet::coordinator

@@ -31,6 +31,7 @@ const char* StateName(v1::JobState state) {
 
 void PrintStatus(const v1::JobStatus& s) {
   std::printf("job:        %s\n", s.job_id().c_str());
+  std::printf("owner:      %s\n", s.owner().c_str());
   std::printf("state:      %s\n", StateName(s.state()));
   std::printf("progress:   %llu/%llu%s\n",
               static_cast<unsigned long long>(s.done()),
@@ -60,14 +61,15 @@ int ListJobsCommand(const std::shared_ptr<grpc::Channel>& channel) {
   grpc::Status status =
       stub->ListJobs(&context, v1::ListJobsRequest(), &response);
   if (!status.ok()) return ReportError(status);
-  std::printf("%-16s %-10s %15s %10s %10s %10s\n", "JOB", "STATE", "DONE/TOTAL",
-              "OK", "FAILED", "ELAPSED");
+  std::printf("%-16s %-10s %15s %10s %10s %10s  %s\n", "JOB", "STATE",
+              "DONE/TOTAL", "OK", "FAILED", "ELAPSED", "OWNER");
   for (const v1::JobStatus& s : response.jobs()) {
     std::string progress = absl::StrFormat("%d/%d", s.done(), s.total());
-    std::printf("%-16s %-10s %15s %10llu %10llu %9.1fs\n", s.job_id().c_str(),
-                StateName(s.state()), progress.c_str(),
+    std::printf("%-16s %-10s %15s %10llu %10llu %9.1fs  %s\n",
+                s.job_id().c_str(), StateName(s.state()), progress.c_str(),
                 static_cast<unsigned long long>(s.ok()),
-                static_cast<unsigned long long>(s.failed()), s.elapsed_s());
+                static_cast<unsigned long long>(s.failed()), s.elapsed_s(),
+                s.owner().c_str());
   }
   return kExitOk;
 }

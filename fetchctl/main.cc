@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/client_credentials.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/request_parser.h"
@@ -50,7 +51,11 @@ constexpr char kUsage[] =
     "JSON\n"
     "  run [FILE|-]           the whole fleet in this process (no coordinator, "
     "no Redis)\n\n"
-    "Run `fetchctl COMMAND --help` for a command's flags.";
+    "Run `fetchctl COMMAND --help` for a command's flags.\n\n"
+    "A secured coordinator (README \"Security\"): --tls-ca FILE (or --tls for "
+    "the\nsystem's roots), --tls-server-name NAME, and the token from "
+    "--token-file FILE\nor env FETCHFLEET_TOKEN (never argv). Refused "
+    "credentials exit 2.";
 
 constexpr char kAggregateUsage[] =
     "usage: fetchctl aggregate [flags] FILE|-\n\n"
@@ -144,12 +149,12 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
   return options;
 }
 
-std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(
+    const std::string& address, const ClientSecurity& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
+  return DialCoordinator(address, security, args);
 }
 
 // Usage prints a usage line (or text) on stderr; UsageError an error.
@@ -199,9 +204,11 @@ int Main(int argc, char** argv) {
           : absl::StrCat("usage: fetchctl ", command, " [flags] [args]"),
       "");
   // run is the fleet in this process: it has no coordinator.
+  ClientSecurity security;
   if (command != "run") {
     flags.String("coordinator", &coordinator,
                  "coordinator address (env FETCHFLEET_COORDINATOR)");
+    AddClientSecurityFlags(&flags, &security);
   }
   if (command == "submit" || command == "run") {
     AddJobFlags(&flags, &job);
@@ -304,10 +311,17 @@ int Main(int argc, char** argv) {
     return SubmitJob((*fleet)->channel(), job_options, input.get(), output);
   }
 
-  std::shared_ptr<grpc::Channel> channel = Dial(coordinator);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> dialled =
+      Dial(coordinator, security);
+  if (!dialled.ok()) return UsageError(std::string(dialled.status().message()));
+  std::shared_ptr<grpc::Channel> channel = *std::move(dialled);
   if (!CheckReachable(channel, absl::Seconds(5))) {
-    std::fprintf(stderr, "error: cannot reach the coordinator at %s\n",
-                 coordinator.c_str());
+    std::fprintf(stderr, "error: cannot reach the coordinator at %s%s\n",
+                 coordinator.c_str(),
+                 security.tls || !security.ca_file.empty()
+                     ? " (or its TLS certificate is not trusted: check "
+                       "--tls-ca and --tls-server-name)"
+                     : "");
     return kExitUnreachable;
   }
   if (command == "submit") {

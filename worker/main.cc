@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/client_credentials.h"
 #include "common/egress_policy.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
       "usage: fetchfleet-worker [flags]",
       "FETCHFLEET_");
   flags.String("coordinator", &coordinator, "coordinator gRPC address");
+  ClientSecurity security;
+  AddClientSecurityFlags(&flags, &security);
   flags.Int("max-inflight", &options.max_inflight,
             "requests this worker holds at once");
   options.loops = std::max(1u, std::thread::hardware_concurrency());
@@ -131,11 +134,15 @@ int main(int argc, char** argv) {
   channel_args.SetMaxSendMessageSize(kMaxReceiveMessageBytes);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  auto channel = grpc::CreateCustomChannel(
-      coordinator, grpc::InsecureChannelCredentials(), channel_args);
+  auto channel = DialCoordinator(coordinator, security, channel_args);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "error: %s\n",
+                 std::string(channel.status().message()).c_str());
+    return 2;
+  }
 
   EventLoop loop;
-  worker::Worker worker(&loop, channel, &policy, options);
+  worker::Worker worker(&loop, *channel, &policy, options);
   loop.Post([&] { worker.Start(); });
   FF_LOG(INFO) << "worker " << options.name << " connecting to " << coordinator
                << " (max in flight " << options.max_inflight << ", "
