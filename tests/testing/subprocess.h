@@ -41,6 +41,7 @@ class Subprocess {
   std::string Stderr() const;
 
  private:
+  std::string argv0_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::string stdout_path_;
