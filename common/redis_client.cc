@@ -11,32 +11,85 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "common/logging.h"
+#include "common/redact.h"
 
 namespace fetchfleet {
 
 // ---------------------------------------------------------------------------
 // RedisUrl
 
+namespace {
+
+int HexValue(char c) {
+  if (absl::ascii_isdigit(c)) return c - '0';
+  c = absl::ascii_tolower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// PercentDecode: %XX escapes (RFC 3986); a malformed one is an error.
+std::optional<std::string> PercentDecode(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    int high = HexValue(text[i + 1]), low = HexValue(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+// PercentEncode: what ToString shows of a user name, unreserved characters
+// as they are.
+std::string PercentEncode(absl::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+      out += c;
+    else
+      absl::StrAppendFormat(&out, "%%%02X", static_cast<unsigned char>(c));
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<RedisUrl> RedisUrl::Parse(absl::string_view text) {
+  // The URL is quoted with its userinfo redacted: this message goes to
+  // stderr and logs.
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(
-        absl::StrCat("redis URL \"", text, "\": ", why,
-                     " (want redis://[:password@]host[:port][/db])"));
+        absl::StrCat("redis URL \"", RedactUrl(text), "\": ", why,
+                     " (want redis://[[user]:password@]host[:port][/db])"));
   };
   constexpr absl::string_view kScheme = "redis://";
   if (!absl::StartsWith(text, kScheme)) return bad("must start with redis://");
   absl::string_view rest = text.substr(kScheme.size());
   RedisUrl url;
+  // The last '@': a password with a raw '@' still parses.
   size_t at = rest.rfind('@');
   if (at != absl::string_view::npos) {
     absl::string_view user_info = rest.substr(0, at);
     size_t colon = user_info.find(':');
-    // redis://:secret@host and redis://user:secret@host both carry a password;
-    // Redis before 6 has no user names, so only the password is used.
-    url.password = std::string(colon == absl::string_view::npos
-                                   ? user_info
-                                   : user_info.substr(colon + 1));
+    // As redis-cli: "user:password", ":password", or "password" alone.
+    std::optional<std::string> user = PercentDecode(
+        colon == absl::string_view::npos ? absl::string_view()
+                                         : user_info.substr(0, colon));
+    std::optional<std::string> password = PercentDecode(
+        colon == absl::string_view::npos ? user_info
+                                         : user_info.substr(colon + 1));
+    if (!user || !password)
+      return bad("a % in the user or password must start a %XX escape");
+    url.user = *std::move(user);
+    url.password = *std::move(password);
     rest = rest.substr(at + 1);
   }
   size_t slash = rest.find('/');
@@ -46,24 +99,43 @@ absl::StatusOr<RedisUrl> RedisUrl::Parse(absl::string_view text) {
     if (!db.empty() && (!absl::SimpleAtoi(db, &url.db) || url.db < 0))
       return bad("the database must be a number");
   }
-  size_t colon = host_port.rfind(':');
-  if (colon != absl::string_view::npos &&
-      host_port.find(']') == absl::string_view::npos) {
-    if (!absl::SimpleAtoi(host_port.substr(colon + 1), &url.port) ||
-        url.port < 1 || url.port > 65535)
-      return bad("the port must be from 1 to 65535");
-    host_port = host_port.substr(0, colon);
+  // "[v6]:port" or "host:port"; the port is optional.
+  absl::string_view host = host_port, port;
+  bool has_port = false;
+  if (absl::StartsWith(host_port, "[")) {
+    size_t close = host_port.find(']');
+    if (close == absl::string_view::npos) return bad("a '[' without ']'");
+    host = host_port.substr(1, close - 1);
+    absl::string_view after = host_port.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return bad("want [address]:port");
+      port = after.substr(1);
+      has_port = true;
+    }
+  } else if (size_t colon = host_port.rfind(':');
+             colon != absl::string_view::npos) {
+    host = host_port.substr(0, colon);
+    port = host_port.substr(colon + 1);
+    has_port = true;
   }
-  if (absl::StartsWith(host_port, "[") && absl::EndsWith(host_port, "]"))
-    host_port = host_port.substr(1, host_port.size() - 2);
-  if (host_port.empty()) return bad("the host is missing");
-  url.host = std::string(host_port);
+  if (has_port &&
+      (!absl::SimpleAtoi(port, &url.port) || url.port < 1 || url.port > 65535))
+    return bad("the port must be from 1 to 65535");
+  if (host.empty()) return bad("the host is missing");
+  url.host = std::string(host);
   return url;
 }
 
 std::string RedisUrl::ToString() const {
-  return absl::StrCat("redis://", password.empty() ? "" : ":***@", host, ":",
-                      port, db != 0 ? absl::StrCat("/", db) : "");
+  std::string user_info;
+  if (!user.empty() || !password.empty()) {
+    user_info = absl::StrCat(PercentEncode(user), ":",
+                             password.empty() ? "" : "***", "@");
+  }
+  bool ipv6 = absl::StrContains(host, ':');
+  return absl::StrCat("redis://", user_info, ipv6 ? "[" : "", host,
+                      ipv6 ? "]" : "", ":", port,
+                      db != 0 ? absl::StrCat("/", db) : "");
 }
 
 // ---------------------------------------------------------------------------
@@ -153,8 +225,7 @@ void RedisClient::Connect() {
   redisAsyncContext* context =
       redisAsyncConnect(options_.url.host.c_str(), options_.url.port);
   if (context == nullptr || context->err) {
-    FF_LOG(WARNING) << "redis " << options_.url.ToString() << ": "
-                    << (context ? context->errstr : "out of memory");
+    NoteFailure(context ? context->errstr : "out of memory");
     if (context != nullptr) redisAsyncFree(context);
     ScheduleReconnect();
     return;
@@ -196,12 +267,7 @@ void RedisClient::ScheduleReconnect() {
 void RedisClient::OnConnect(const redisAsyncContext* context, int status) {
   auto* self = static_cast<RedisClient*>(context->data);
   if (status != REDIS_OK) {
-    // Once per outage, not once per retry.
-    if (self->failed_connects_++ == 0) {
-      FF_LOG(WARNING) << "redis " << self->options_.url.ToString()
-                      << ": connect failed: " << context->errstr
-                      << "; retrying with backoff";
-    }
+    self->NoteFailure(absl::StrCat("connect failed: ", context->errstr));
     return;  // hiredis frees the context next; Cleanup schedules the retry
   }
   self->OnConnected();
@@ -209,23 +275,64 @@ void RedisClient::OnConnect(const redisAsyncContext* context, int status) {
 
 void RedisClient::OnConnected() {
   connect_deadline_ = absl::InfiniteFuture();
-  connected_ = true;
-  failed_connects_ = 0;
-  backoff_ = options_.min_backoff;
-  // AUTH and SELECT go first on the pipeline; a failure drops the connection.
-  auto must_succeed = [this](absl::string_view what) {
-    return [this, what](absl::StatusOr<RedisReply> reply) {
-      if (!reply.ok() && !absl::IsUnavailable(reply.status())) {
-        FF_LOG(ERROR) << "redis " << options_.url.ToString() << ": " << what
-                      << " failed: " << reply.status().message();
-        Teardown(what);
-      }
-    };
-  };
+  handshake_failed_ = false;
+  // Pipelined, each under the command timeout. The PING comes last so that
+  // a Redis that wants a password and got none says NOAUTH here, once,
+  // rather than to every caller's first command; and so that the backoff
+  // keeps growing while the handshake fails.
+  const RedisUrl& url = options_.url;
+  std::vector<std::pair<std::string, std::vector<std::string>>> steps;
+  if (!url.user.empty()) {
+    steps.push_back({"AUTH", {"AUTH", url.user, url.password}});
+  } else if (!url.password.empty()) {
+    steps.push_back({"AUTH", {"AUTH", url.password}});
+  }
+  if (url.db != 0)
+    steps.push_back({"SELECT", {"SELECT", absl::StrCat(url.db)}});
+  steps.push_back({"PING", {"PING"}});
+  for (size_t i = 0; i < steps.size(); ++i) {
+    bool last = i + 1 == steps.size();
+    SendNow(std::move(steps[i].second),
+            [this, step = steps[i].first, last](absl::StatusOr<RedisReply> r) {
+              OnHandshakeReply(step, last, std::move(r));
+            });
+  }
+}
+
+void RedisClient::OnHandshakeReply(absl::string_view step, bool last,
+                                   absl::StatusOr<RedisReply> reply) {
+  if (handshake_failed_) return;  // the steps after a failed one
+  if (reply.ok()) {
+    if (last) OnReady();
+    return;
+  }
+  // Unavailable: the connection ended (or timed out, which Teardown noted);
+  // Cleanup reconnects.
+  if (absl::IsUnavailable(reply.status())) return;
+  handshake_failed_ = true;
+  std::string message(reply.status().message());
+  // Redis does not echo the password, but nothing here may print it.
   if (!options_.url.password.empty())
-    SendNow({"AUTH", options_.url.password}, must_succeed("AUTH"));
-  if (options_.url.db != 0)
-    SendNow({"SELECT", absl::StrCat(options_.url.db)}, must_succeed("SELECT"));
+    absl::StrReplaceAll({{options_.url.password, "***"}}, &message);
+  std::string why;
+  if (absl::StartsWith(message, "NOAUTH")) {
+    why =
+        absl::StrCat("Redis wants a password (", message,
+                     "); put it in the URL: redis://[user]:password@host:port");
+  } else if (step == "AUTH" && !options_.url.user.empty() &&
+             absl::StrContains(message, "wrong number of arguments")) {
+    why = absl::StrCat("AUTH failed: ", message,
+                       " (a user name needs Redis 6 or later)");
+  } else {
+    why = absl::StrCat(step, " failed: ", message);
+  }
+  Teardown(why, /*misconfigured=*/true);
+}
+
+void RedisClient::OnReady() {
+  connected_ = true;
+  last_failure_.clear();
+  backoff_ = options_.min_backoff;
   if (!channel_.empty()) SendSubscribe();
   FF_LOG(INFO) << "redis " << options_.url.ToString() << " connected";
   up_reported_ = true;
@@ -237,10 +344,21 @@ void RedisClient::OnDisconnect(const redisAsyncContext* /*context*/,
   // Cleanup (which always runs) handles every way a context ends.
 }
 
-void RedisClient::Teardown(absl::string_view why) {
+void RedisClient::NoteFailure(const std::string& why, bool misconfigured) {
+  if (why == last_failure_) return;
+  last_failure_ = why;
+  if (misconfigured) {
+    FF_LOG(ERROR) << "redis " << options_.url.ToString() << ": " << why
+                  << "; reconnecting with backoff";
+  } else {
+    FF_LOG(WARNING) << "redis " << options_.url.ToString() << ": " << why
+                    << "; reconnecting with backoff";
+  }
+}
+
+void RedisClient::Teardown(const std::string& why, bool misconfigured) {
   if (context_ == nullptr) return;
-  FF_LOG(WARNING) << "redis " << options_.url.ToString() << ": " << why
-                  << "; reconnecting";
+  NoteFailure(why, misconfigured);
   redisAsyncFree(context_);  // deferred by hiredis when inside its callback
 }
 
@@ -305,7 +423,9 @@ void RedisClient::Command(std::vector<std::string> args, Callback done) {
   if (!connected_ || context_ == nullptr) {
     FailLater(std::move(done),
               absl::UnavailableError(absl::StrCat(
-                  "redis ", options_.url.ToString(), " is not connected")));
+                  "redis ", options_.url.ToString(), " is not connected",
+                  last_failure_.empty() ? "" : " (", last_failure_,
+                  last_failure_.empty() ? "" : ")")));
     return;
   }
   SendNow(std::move(args), std::move(done));

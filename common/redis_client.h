@@ -8,6 +8,12 @@
 // jittered backoff. While disconnected, commands fail at once (on the next loop
 // turn) instead of queueing: callers decide what waiting means.
 //
+// A connection is up only after its handshake (AUTH when the URL has a
+// password, SELECT for a db other than 0, then PING) succeeded: a wrong or
+// missing password is a failed connect like a refused one, retried with the
+// growing backoff and logged once until the reason changes or the connection
+// comes up.
+//
 // Lua scripts go by EVALSHA; a NOSCRIPT reply (a restarted or flushed Redis)
 // resends the script by EVAL, which caches it again.
 //
@@ -31,15 +37,21 @@
 
 namespace fetchfleet {
 
-// RedisUrl: redis://[:password@]host[:port][/db].
+// RedisUrl: redis://[[user]:password@]host[:port][/db], as redis-cli reads
+// it: "user:password@" names a Redis 6+ ACL user (AUTH user password),
+// ":password@" or "password@" the default user (AUTH password). User and
+// password are percent-decoded, so a password with '@' or ':' is written
+// %40 or %3A.
 struct RedisUrl {
   std::string host;
   int port = 6379;
+  std::string user;
   std::string password;
   int db = 0;
 
+  // Parse's errors never quote the password.
   static absl::StatusOr<RedisUrl> Parse(absl::string_view text);
-  // Printable: the password is never logged.
+  // Printable: the user is shown, the password only as ***.
   std::string ToString() const;
 };
 
@@ -117,9 +129,18 @@ class RedisClient {
 
   void Connect();
   void ScheduleReconnect();
+  // OnConnected: the socket is up; the handshake starts. OnReady: it passed.
   void OnConnected();
-  // Teardown frees the context; hiredis then fails every pending command.
-  void Teardown(absl::string_view why);
+  void OnHandshakeReply(absl::string_view step, bool last,
+                        absl::StatusOr<RedisReply> reply);
+  void OnReady();
+  // NoteFailure logs `why` unless it is the failure logged last: once per
+  // outage and reason, not once per retry. `misconfigured` (a refused AUTH or
+  // SELECT, which waiting alone does not cure) logs it as an error.
+  void NoteFailure(const std::string& why, bool misconfigured = false);
+  // Teardown notes `why` and frees the context; hiredis then fails every
+  // pending command.
+  void Teardown(const std::string& why, bool misconfigured = false);
   void OnContextGone();
   void SendNow(std::vector<std::string> args, Callback done);
   void CheckTimeouts();
@@ -146,8 +167,11 @@ class RedisClient {
   bool want_read_ = false;
   bool want_write_ = false;
   bool connected_ = false;
-  bool up_reported_ = false;  // on_state_change_ last heard `true`
-  int failed_connects_ = 0;   // since the last successful connect
+  bool up_reported_ = false;       // on_state_change_ last heard `true`
+  bool handshake_failed_ = false;  // this connection's handshake
+  // The failure logged last, cleared when a connection comes up; named in
+  // the error of a command refused meanwhile.
+  std::string last_failure_;
   bool stopping_ = false;
   absl::Duration backoff_;
   EventLoop::TimerId reconnect_timer_ = 0;

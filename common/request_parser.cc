@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "common/json_limits.h"
 #include "common/rate_limiter.h"
+#include "common/redact.h"
 #include "common/status_macros.h"
 #include "common/wire_limits.h"
 #include "nlohmann/json.hpp"
@@ -62,6 +63,10 @@ std::string Quote(absl::string_view text) {
   if (text.size() > kMax) out += "...";
   return absl::StrCat("\"", out, "\"");
 }
+
+// QuoteUrl quotes a URL for an error message without its userinfo: errors
+// are read by operators and logs, not only by the URL's owner.
+std::string QuoteUrl(absl::string_view url) { return Quote(RedactUrl(url)); }
 
 absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
@@ -224,12 +229,13 @@ absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url) {
   }
   for (unsigned char c : url) {
     if (c <= 0x20 || c == 0x7f) {
-      return Invalid(absl::StrCat(
-          "URL ", Quote(url), " contains whitespace or a control character"));
+      return Invalid(
+          absl::StrCat("URL ", QuoteUrl(url),
+                       " contains whitespace or a control character"));
     }
     // Raw bytes would go on the wire unencoded; say how to write them instead.
     if (c > 0x7f) {
-      return Invalid(absl::StrCat("URL ", Quote(url),
+      return Invalid(absl::StrCat("URL ", QuoteUrl(url),
                                   " is not ASCII (percent-encode the path, "
                                   "punycode the host)"));
     }
@@ -239,24 +245,24 @@ absl::StatusOr<std::string> ValidateFetchUrl(absl::string_view url) {
   // No default scheme: "example.com/x" is refused rather than guessed.
   if (curl_url_set(handle.get(), CURLUPART_URL, text.c_str(),
                    CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-    return Invalid(absl::StrCat(Quote(url), " is not a valid absolute URL"));
+    return Invalid(absl::StrCat(QuoteUrl(url), " is not a valid absolute URL"));
   }
   char* scheme = nullptr;
   if (curl_url_get(handle.get(), CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-    return Invalid(absl::StrCat(Quote(url), " has no scheme"));
+    return Invalid(absl::StrCat(QuoteUrl(url), " has no scheme"));
   }
   std::string scheme_text = absl::AsciiStrToLower(scheme);
   curl_free(scheme);
   if (scheme_text != "http" && scheme_text != "https") {
-    return Invalid(
-        absl::StrCat("scheme \"", scheme_text,
-                     "\" is not allowed (only http and https): ", Quote(url)));
+    return Invalid(absl::StrCat(
+        "scheme \"", scheme_text,
+        "\" is not allowed (only http and https): ", QuoteUrl(url)));
   }
   char* host = nullptr;
   if (curl_url_get(handle.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK ||
       host == nullptr || *host == '\0') {
     if (host) curl_free(host);
-    return Invalid(absl::StrCat(Quote(url), " has no host"));
+    return Invalid(absl::StrCat(QuoteUrl(url), " has no host"));
   }
   std::string lowered = absl::AsciiStrToLower(host);
   curl_free(host);

@@ -1,5 +1,6 @@
 #include "common/request_parser.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace fetchfleet {
@@ -130,6 +131,38 @@ TEST(RequestParserTest, ErrorKeepsTheIdWhateverTheFieldOrder) {
   p = Parse("{\"body\": 5, \"id\": 42, \"url\": \"http://a.example/\"}");
   ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
   EXPECT_EQ(p.error.id(), "42");
+}
+
+// The error says which URL is wrong without its password; the result keeps
+// the URL as sent (the submitter's own data).
+TEST(RequestParserTest, UrlErrorsHideTheUserinfo) {
+  for (const char* url :
+       {"ftp://bob:hunter2@files.example/x", "http://bob:hunter2@/x",
+        "http://bob:hunter2@exa mple.com/", "http://bob:hunter2@ex\u00e9.com/",
+        "bob:hunter2@example.com/x"}) {
+    ParsedLine p = Parse(absl::StrCat("{\"url\": \"", url, "\"}"));
+    ASSERT_EQ(p.kind, ParsedLine::Kind::kError) << url;
+    const std::string& message = p.error.error_message();
+    EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+    EXPECT_NE(message.find("***@"), std::string::npos) << message;
+  }
+  ParsedLine p = Parse("ftp://bob:hunter2@files.example/x");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
+  EXPECT_EQ(p.error.url(), "ftp://bob:hunter2@files.example/x");
+  auto host = ValidateFetchUrl("gopher://u:hunter2@h/");
+  EXPECT_EQ(host.status().message().find("hunter2"), absl::string_view::npos)
+      << host.status();
+}
+
+// Header errors name the header, never its value.
+TEST(RequestParserTest, HeaderErrorsNeverQuoteTheValue) {
+  ParsedLine p = Parse(
+      "{\"url\": \"http://a.example/\", \"headers\": {\"Authorization\": "
+      "\"Bearer hunter2\\r\\nX: y\"}}");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kError);
+  EXPECT_NE(p.error.error_message().find("Authorization"), std::string::npos);
+  EXPECT_EQ(p.error.error_message().find("hunter2"), std::string::npos)
+      << p.error.error_message();
 }
 
 TEST(RequestParserTest, HugeHeaderIsRefusedWithItsSize) {

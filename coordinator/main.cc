@@ -72,8 +72,10 @@ int main(int argc, char** argv) {
                  "on SIGTERM, how long open streams may finish");
   std::string redis;
   flags.String("redis", &redis,
-               "keep rate limits in Redis, redis://[:password@]host:port[/db] "
-               "(unset: in this process)");
+               "keep rate limits in Redis, "
+               "redis://[[user]:password@]host:port[/db] (user: a Redis 6+ "
+               "ACL user; percent-encode @ and : in the password; unset: in "
+               "this process)");
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "coordinator"))
     return *exit_code;
 

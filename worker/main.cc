@@ -69,8 +69,9 @@ int main(int argc, char** argv) {
   std::string redis;
   flags.String("redis", &redis,
                "fleet-wide rate limits in Redis, "
-               "redis://[:password@]host:port[/db] (unset: this worker keeps "
-               "R / live workers in process)");
+               "redis://[[user]:password@]host:port[/db] (user: a Redis 6+ "
+               "ACL user; percent-encode @ and : in the password; unset: "
+               "this worker keeps R / live workers in process)");
   std::string redis_failure = "closed";
   flags.String("redis-failure", &redis_failure,
                "while Redis is unreachable, limited keys: closed (wait for "

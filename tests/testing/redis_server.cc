@@ -60,12 +60,35 @@ RedisServer::RedisServer() {
   Start();
 }
 
+RedisServer::RedisServer(Options options) : options_(std::move(options)) {
+  port_ = FreeLoopbackPort();
+  url_ = absl::StrCat("redis://127.0.0.1:", port_);
+  Start();
+}
+
 RedisServer::~RedisServer() { process_.reset(); }
 
 void RedisServer::Start() {
-  process_ = std::make_unique<Subprocess>(std::vector<std::string>{
-      "/usr/bin/redis-server", "--port", absl::StrCat(port_), "--bind",
-      "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"});
+  std::vector<std::string> argv = {"/usr/bin/redis-server",
+                                   "--port",
+                                   absl::StrCat(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   "no",
+                                   "--daemonize",
+                                   "no"};
+  if (!options_.requirepass.empty())
+    argv.insert(argv.end(), {"--requirepass", options_.requirepass});
+  // One config line per user: its words are the arguments up to the next --.
+  for (const User& user : options_.users) {
+    argv.insert(argv.end(),
+                {"--user", user.name, "on", absl::StrCat(">", user.password),
+                 "~*", "&*", "+@all"});
+  }
+  process_ = std::make_unique<Subprocess>(std::move(argv));
   auto ready = process_->WaitForOutput("Ready to accept connections");
   ASSERT_TRUE(ready.ok()) << ready.status() << "\n" << process_->Stdout();
 }
@@ -83,6 +106,9 @@ void RedisServer::Restart() {
 
 std::string RedisServer::Cli(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {"/usr/bin/redis-cli", "-u", url_};
+  if (!options_.requirepass.empty()) {
+    argv.insert(argv.end(), {"-a", options_.requirepass, "--no-auth-warning"});
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   CommandResult result = RunCommand(argv);
   return result.out;

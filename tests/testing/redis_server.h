@@ -1,11 +1,14 @@
 // RedisServer: a real redis-server for tests, on a free loopback port, without
 // persistence; or, when FETCHFLEET_TEST_REDIS is set (e.g.
 // redis://127.0.0.1:6379 for a Redis in Docker), that server. Tests keep to
-// their own keys (see UniqueKey) so they can share one server. Not thread-safe.
+// their own keys (see UniqueKey) so they can share one server. A server with
+// passwords or ACL users (Options) is always started here: an external one
+// cannot be configured. Not thread-safe.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/testing/subprocess.h"
 
@@ -13,11 +16,26 @@ namespace fetchfleet::testing {
 
 class RedisServer {
  public:
-  RedisServer();   // starts redis-server and waits until it answers PING
-  ~RedisServer();  // stops a server it started
+  // An ACL user with a password and every right (Redis 6+).
+  struct User {
+    std::string name;
+    std::string password;
+  };
+  struct Options {
+    // requirepass: the default user's password (AUTH password).
+    std::string requirepass;
+    // --user NAME on >PASSWORD ~* &* +@all, for AUTH NAME PASSWORD.
+    std::vector<User> users;
+  };
 
-  // redis://127.0.0.1:PORT
+  RedisServer();  // starts redis-server and waits until it answers PING
+  explicit RedisServer(Options options);  // always a local redis-server
+  ~RedisServer();                         // stops a server it started
+
+  // redis://127.0.0.1:PORT, without credentials (an external server's URL as
+  // given).
   const std::string& url() const { return url_; }
+  const std::string& host() const { return host_; }
   int port() const { return port_; }
   // The server process (-1 when external), e.g. to SIGSTOP it.
   pid_t pid() const { return process_ ? process_->pid() : -1; }
@@ -30,7 +48,8 @@ class RedisServer {
   void Kill();
   void Restart();
 
-  // Cli runs redis-cli against this server and returns its stdout.
+  // Cli runs redis-cli against this server (as the default user, with
+  // requirepass when set) and returns its stdout.
   std::string Cli(const std::vector<std::string>& args) const;
 
  private:
@@ -40,6 +59,7 @@ class RedisServer {
   int port_ = 0;
   std::string url_;
   bool external_ = false;
+  Options options_;
   std::unique_ptr<Subprocess> process_;
 };
 
