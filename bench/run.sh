@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: the fleet side by side with its peers, in one run, against the same local nginx.
 #   1. fleet end to end: fetchctl -> coordinator -> 1 worker -> nginx -> JSON Lines (N URLs)
+#      and again with TLS to the coordinator, mTLS for the worker and a token for fetchctl
 #   2. curl --parallel --parallel-max 64 over the same N URLs
 #   3. wrk -t2 -c64 on the same nginx for a fixed time
 #   4. the rate limiter: decisions/s and Redis round trips per decision at 1k/s, 50k/s and
@@ -86,6 +87,46 @@ fleet_lines=$(wc -l < "$work/fleet.jsonl")
 fleet_ok=$(grep -c '"ok": true' "$work/fleet.jsonl" || true)
 fleet_rps=$(python3 -c "print(f'{$fleet_lines / ($t1 - $t0):.0f}')")
 echo "fleet:  $fleet_lines results ($fleet_ok ok) in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $fleet_rps req/s   [$(tail -n1 "$work/fleet.err")]"
+
+# --- the same fleet with every gRPC link secured: TLS to the coordinator, mTLS for the
+# worker, a bearer token for fetchctl (certificates from a CA made here).
+tls="$work/tls"
+mkdir -p "$tls"
+mkcert() {  # mkcert NAME: $tls/NAME.pem and NAME.key, signed by $tls/ca.pem
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls/$1.key" \
+    -out "$tls/$1.csr" -subj "/CN=$1" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$1" > "$tls/$1.ext"
+  openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 1 -extfile "$tls/$1.ext" -out "$tls/$1.pem" 2>/dev/null
+}
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$tls/ca.key" \
+  -out "$tls/ca.pem" -days 1 -subj "/CN=bench CA" 2>/dev/null
+mkcert coordinator.bench
+mkcert worker.bench
+openssl rand -hex 32 > "$tls/token"
+echo "bench submit sha256:$(tr -d '\n' < "$tls/token" | sha256sum | cut -d' ' -f1)" > "$tls/tokens"
+"$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 --tls-cert "$tls/coordinator.bench.pem" \
+  --tls-key "$tls/coordinator.bench.key" --auth-file "$tls/tokens" --worker-ca "$tls/ca.pem" \
+  2>"$work/coordinator-tls.log" &
+pids+=($!)
+tls_coordinator="127.0.0.1:$(wait_port "$work/coordinator-tls.log")"
+client_tls=(--tls-ca "$tls/ca.pem" --tls-server-name coordinator.bench)
+"$bin/fetchfleet-worker" --coordinator "$tls_coordinator" --name bench-tls --allow-cidr 127.0.0.0/8 \
+  "${client_tls[@]}" --tls-cert "$tls/worker.bench.pem" --tls-key "$tls/worker.bench.key" \
+  2>"$work/worker-tls.log" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "worker worker.bench/bench-tls (" "$work/coordinator-tls.log" && break; sleep 0.05; done
+head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$tls_coordinator" submit "${client_tls[@]}" \
+  --token-file "$tls/token" --no-progress - >/dev/null 2>"$work/warmup-tls.err" || { echo "TLS warm-up failed:"; cat "$work/warmup-tls.err"; tail "$work/worker-tls.log"; exit 1; }
+t0=$(now)
+"$bin/fetchctl" --coordinator "$tls_coordinator" submit "${client_tls[@]}" --token-file "$tls/token" \
+  --no-progress "$work/urls.txt" > "$work/fleet-tls.jsonl" 2>"$work/fleet-tls.err"
+t1=$(now)
+tls_lines=$(wc -l < "$work/fleet-tls.jsonl")
+tls_ok=$(grep -c '"ok": true' "$work/fleet-tls.jsonl" || true)
+tls_rps=$(python3 -c "print(f'{$tls_lines / ($t1 - $t0):.0f}')")
+echo "fleet, TLS + mTLS + token on every gRPC link: $tls_lines results ($tls_ok ok) in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $tls_rps req/s"
+echo "ratio fleet TLS / plaintext: $(python3 -c "print(f'{$tls_rps / $fleet_rps:.2f}x')")"
 
 # --- curl --parallel over the same URLs
 sed 's/^/url = /; a output = "/dev/null"' "$work/urls.txt" > "$work/curl.cfg"
