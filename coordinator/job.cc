@@ -28,6 +28,11 @@ void Job::AddRequest(v1::FetchRequest request) {
   pending_.push_back(std::move(request));
 }
 
+Job::~Job() {
+  // Leases still out when a job is forgotten no longer count for its owner.
+  if (owner_budget_) owner_budget_->in_flight -= in_flight_;
+}
+
 void Job::CloseInput() {
   input_closed_ = true;
   MaybeEnd();
@@ -37,6 +42,7 @@ bool Job::CanDispatch() const {
   if (state_ != v1::JOB_RUNNING || pending_.empty()) return false;
   if (options_.concurrency() > 0 && in_flight_ >= options_.concurrency())
     return false;
+  if (owner_budget_ && owner_budget_->full()) return false;
   // Only what no client has received holds dispatch back: delivered results
   // stay in the tail for `watch --from` just while there is room (eviction
   // keeps the held tail within the same limits), so they never stall a job.

@@ -13,12 +13,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/user_quota.h"
 #include "proto/fetchfleet.pb.h"
 
 namespace fetchfleet::coordinator {
@@ -52,6 +54,11 @@ class Job {
   // coordinator).
   const std::string& owner() const { return owner_; }
   void set_owner(std::string owner) { owner_ = std::move(owner); }
+  // The in-flight budget shared by the owner's batch jobs (none: no cap).
+  void set_owner_budget(std::shared_ptr<InFlightBudget> budget) {
+    owner_budget_ = std::move(budget);
+  }
+  ~Job();
   // Interactive: an Aggregate call's parts, dispatched ahead of batch jobs.
   bool interactive() const { return interactive_; }
   void set_interactive() { interactive_ = true; }
@@ -94,7 +101,10 @@ class Job {
   // Requeue puts a request whose lease ended without a result back at the
   // front.
   void Requeue(v1::FetchRequest request);
-  void OnDispatched() { ++in_flight_; }
+  void OnDispatched() {
+    ++in_flight_;
+    if (owner_budget_) ++owner_budget_->in_flight;
+  }
   // Park holds a request back until its rate key has room.
   void Park(v1::FetchRequest request);
   // Unpark moves up to `n` of `key`'s parked requests, oldest first, to the
@@ -102,7 +112,10 @@ class Job {
   size_t Unpark(const std::string& key, size_t n);
   // ParkedCounts: parked requests per key.
   std::vector<std::pair<std::string, size_t>> ParkedCounts() const;
-  void OnLeaseEnded() { --in_flight_; }
+  void OnLeaseEnded() {
+    --in_flight_;
+    if (owner_budget_) --owner_budget_->in_flight;
+  }
 
   // --- results
   // AddResult numbers `result` and appends it to the tail; the job ends when
@@ -134,6 +147,7 @@ class Job {
 
   const std::string id_;
   std::string owner_;
+  std::shared_ptr<InFlightBudget> owner_budget_;
   const v1::JobOptions options_;
   const JobLimits limits_;
   const Clock* const clock_;

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
             &options.scheduler.user_limits.requests_per_hour,
             "requests one identity may submit in a sliding hour (0 = no "
             "limit)");
+  flags.Int("user-max-in-flight", &options.scheduler.user_limits.in_flight,
+            "requests of one identity's jobs leased to workers at once; "
+            "beyond it its jobs wait (0 = no limit)");
   flags.Int("user-max-aggregates", &options.scheduler.user_limits.aggregates,
             "Aggregate calls one identity may have running at once (0 = no "
             "limit)");

@@ -44,6 +44,14 @@ Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
                                    clock_, absl::ToUnixMillis(WallNow()));
   Job* raw = job.get();
   FF_LOG(INFO) << "job " << id << " created by " << owner;
+  if (options_.user_limits.in_flight > 0) {
+    std::shared_ptr<InFlightBudget>& budget = owner_budgets_[owner];
+    if (budget == nullptr) {
+      budget = std::make_shared<InFlightBudget>();
+      budget->max = static_cast<uint64_t>(options_.user_limits.in_flight);
+    }
+    raw->set_owner_budget(budget);
+  }
   raw->set_owner(std::move(owner));
   jobs_.emplace(id, std::move(job));
   running_.push_back(raw);

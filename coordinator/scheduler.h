@@ -203,6 +203,9 @@ class Scheduler {
   const Clock* clock_;
   const SchedulerOptions options_;
   UserQuota quota_;
+  // Per owner, when --user-max-in-flight is set (one entry per identity).
+  absl::flat_hash_map<std::string, std::shared_ptr<InFlightBudget>>
+      owner_budgets_;
   absl::BitGen id_gen_;
 
   std::map<std::string, std::unique_ptr<Job>, std::less<>> jobs_;

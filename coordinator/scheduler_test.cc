@@ -194,6 +194,40 @@ TEST_F(SchedulerTest, BadLinesBecomeResultsAndConcurrencyCapHolds) {
   EXPECT_EQ(job->ResultAt(1).error(), v1::ERROR_INVALID_REQUEST);
 }
 
+TEST(SchedulerOwnerTest, AnIdentitysJobsShareItsInFlightCap) {
+  testing::FakeClock clock;
+  SchedulerOptions options;
+  options.user_limits.in_flight = 3;
+  Scheduler scheduler(&clock, options);
+  FakeInput input;
+  FakeChannel w;
+  uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
+  scheduler.OnWorkerMessage(id, Credit(100));
+  Job* a = scheduler.CreateJob(v1::JobOptions(), "alice");
+  Job* b = scheduler.CreateJob(v1::JobOptions(), "alice");
+  Job* c = scheduler.CreateJob(v1::JobOptions(), "bob");
+  scheduler.AddInput(a, HostLines("a.example", 5, 0), &input);
+  scheduler.AddInput(b, HostLines("b.example", 5, 0), &input);
+  scheduler.AddInput(c, HostLines("c.example", 5, 0), &input);
+  // alice's two jobs together hold 3; bob's are his own.
+  EXPECT_EQ(w.assignments.size(), 6u);
+  EXPECT_EQ(a->Status().in_flight() + b->Status().in_flight(), 3u);
+  EXPECT_EQ(c->Status().in_flight(), 3u);
+  EXPECT_EQ(CountHost(w.assignments, "c.example"), 3);
+  // One of alice's results in: one more of hers goes out.
+  std::vector<v1::Assignment> first;
+  for (const v1::Assignment& x : w.assignments) {
+    if (x.request().url().find("//c.example/") == std::string::npos) {
+      first.push_back(x);
+      break;
+    }
+  }
+  ASSERT_EQ(first.size(), 1u);
+  scheduler.OnWorkerMessage(id, Complete(first));
+  EXPECT_EQ(a->Status().in_flight() + b->Status().in_flight(), 3u);
+  EXPECT_EQ(w.assignments.size(), 7u);
+}
+
 TEST_F(SchedulerTest, CancelAnswersEveryRequestOnceAndTellsWorkers) {
   FakeChannel w;
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");

@@ -21,6 +21,17 @@ struct UserLimits {
   int64_t jobs = 64;                        // unfinished jobs at once
   int64_t requests_per_hour = 100'000'000;  // input lines, sliding hour
   int64_t aggregates = 256;                 // Aggregate calls at once
+  int64_t in_flight = 0;  // requests of its batch jobs leased at once (0: none)
+};
+
+// InFlightBudget: the requests one identity's batch jobs have leased to
+// workers, shared by those jobs (Job::CanDispatch asks it), so that one user's
+// many jobs cannot take every worker's credit. Not a refusal: a job at the cap
+// waits, as at its own --concurrency.
+struct InFlightBudget {
+  uint64_t in_flight = 0;
+  uint64_t max = 0;  // 0: no cap
+  bool full() const { return max > 0 && in_flight >= max; }
 };
 
 class UserQuota {

@@ -643,6 +643,49 @@ TEST_F(SecurityTest, TheServerCertificateRotatesWithoutARestart) {
   EXPECT_TRUE(fleet_.coordinator()->Running());
 }
 
+TEST_F(SecurityTest, ClientsCheckTheCoordinatorsName) {
+  // The right CA but another name: the certificate does not vouch for it.
+  ClientSecurity security;
+  security.ca_file = fleet_.server_ca().ca_file();
+  security.server_name = "impostor.test";
+  auto channel = DialCoordinator(fleet_.address(), security, {});
+  ASSERT_TRUE(channel.ok());
+  EXPECT_EQ(Make(*channel, Call::kListJobs).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  CommandResult r =
+      RunCommand({BinaryPath("fetchctl"), "--coordinator", fleet_.address(),
+                  "jobs", "--tls-ca", fleet_.server_ca().ca_file(),
+                  "--tls-server-name", "impostor.test"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("check --tls-ca and --tls-server-name"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST(ClientCertificateTest, AClientCaIdentityGetsTheRolesOfItsCertLine) {
+  SecureFleet fleet;
+  TestCa client_ca("fleet client CA");
+  fleet.WriteAuthFile({"ci-bot submit,read cert"});
+  fleet.Start({"--client-ca", client_ca.ca_file()});
+  TestCertificate ci = client_ca.Issue("ci-bot", {"ci-bot"});
+  TestCertificate stranger = client_ca.Issue("stranger", {"stranger"});
+  auto ci_channel = fleet.Channel("", &ci);
+  EXPECT_EQ(Outcome(Make(ci_channel, Call::kListJobs)), 'A');
+  EXPECT_EQ(Outcome(Make(ci_channel, Call::kListWorkers)), 'A');  // read
+  EXPECT_EQ(Outcome(Make(ci_channel, Call::kSetLimit)), 'D');     // no admin
+  EXPECT_EQ(Outcome(Make(ci_channel, Call::kConnect)), 'D');      // no worker
+  // Signed by the client CA, but the auth file gives it no role.
+  grpc::Status none = Make(fleet.Channel("", &stranger), Call::kListJobs);
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(none.error_message().find("stranger (certificate) holds role(s) "
+                                      "none"),
+            std::string::npos)
+      << none.error_message();
+  // A client-CA certificate is not a worker's.
+  TestCertificate posing = client_ca.Issue("worker-a", {"worker-a"});
+  EXPECT_EQ(Outcome(Make(fleet.Channel("", &posing), Call::kConnect)), 'D');
+}
+
 TEST(SecurityDefaultsTest, ANetworkAddressNeedsTlsAndAuthenticationOrInsecure) {
   CommandResult refused = RunCommand(
       {BinaryPath("fetchfleet-coordinator"), "--listen", "0.0.0.0:0"}, "",
