@@ -33,6 +33,7 @@ namespace fetchfleet {
 template <typename T>
 class WatchedFile {
  public:
+  using Value = T;
   using Parser = std::function<absl::StatusOr<T>(const std::string& text)>;
 
   WatchedFile(std::string path, Parser parse,

@@ -33,26 +33,22 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(
     AuthOptions options) {
   std::unique_ptr<Authenticator> self(new Authenticator(std::move(options)));
   const AuthOptions& o = self->options_;
-  if (!o.auth_file.empty()) {
-    self->access_ =
-        std::make_unique<WatchedFile<AccessTable>>(o.auth_file, ParseAccess);
-    if (absl::Status s = self->access_->Load(); !s.ok())
-      return absl::InvalidArgumentError(
-          absl::StrCat("--auth-file ", s.message()));
-  }
-  if (!o.worker_ca.empty()) {
-    self->worker_ca_ = std::make_unique<WatchedFile<CertificateAuthority>>(
-        o.worker_ca, ParseCa);
-    if (absl::Status s = self->worker_ca_->Load(); !s.ok())
-      return absl::InvalidArgumentError(
-          absl::StrCat("--worker-ca ", s.message()));
-  }
-  if (!o.client_ca.empty()) {
-    self->client_ca_ = std::make_unique<WatchedFile<CertificateAuthority>>(
-        o.client_ca, ParseCa);
-    if (absl::Status s = self->client_ca_->Load(); !s.ok())
-      return absl::InvalidArgumentError(
-          absl::StrCat("--client-ca ", s.message()));
+  // Each file is loaded now: a missing or bad one stops the coordinator.
+  auto load = [](auto& file, const std::string& path, const char* flag,
+                 auto parse) -> absl::Status {
+    if (path.empty()) return absl::OkStatus();
+    using T = typename std::decay_t<decltype(*file)>::Value;
+    file = std::make_unique<WatchedFile<T>>(path, parse);
+    absl::Status loaded = file->Load();
+    if (loaded.ok()) return loaded;
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", loaded.message()));
+  };
+  for (absl::Status s :
+       {load(self->access_, o.auth_file, "--auth-file", ParseAccess),
+        load(self->worker_ca_, o.worker_ca, "--worker-ca", ParseCa),
+        load(self->client_ca_, o.client_ca, "--client-ca", ParseCa)}) {
+    if (!s.ok()) return s;
   }
   return self;
 }

@@ -20,6 +20,7 @@
 #include "common/client_credentials.h"
 #include "common/wire_limits.h"
 #include "coordinator/access_file.h"
+#include "coordinator/access_policy.h"
 #include "proto/fetchfleet.grpc.pb.h"
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
@@ -223,30 +224,9 @@ std::chrono::system_clock::time_point In(absl::Duration d) {
          std::chrono::milliseconds(absl::ToInt64Milliseconds(d));
 }
 
-// The RPCs, in the order of the table below.
-enum class Call {
-  kSubmit,
-  kWatch,
-  kGetJob,
-  kListJobs,
-  kCancelJob,
-  kConnect,
-  kListWorkers,
-  kListLimits,
-  kSetLimit,
-  kDeleteLimit,
-  kListBreakers,
-  kSetBreaker,
-  kResetBreaker,
-  kAggregate,
-};
-constexpr Call kCalls[] = {
-    Call::kSubmit,       Call::kWatch,        Call::kGetJob,
-    Call::kListJobs,     Call::kCancelJob,    Call::kConnect,
-    Call::kListWorkers,  Call::kListLimits,   Call::kSetLimit,
-    Call::kDeleteLimit,  Call::kListBreakers, Call::kSetBreaker,
-    Call::kResetBreaker, Call::kAggregate,
-};
+// The RPCs, in the order of the table below (coordinator/access_policy.h).
+using Call = coordinator::Rpc;
+constexpr auto& kCalls = coordinator::kAllRpcs;
 
 // Make makes one call with harmless arguments and returns its status.
 grpc::Status Make(const std::shared_ptr<grpc::Channel>& channel, Call call) {
@@ -402,7 +382,7 @@ TEST_F(SecurityTest, EachCallerMakesExactlyTheCallsItsRolesAllow) {
     for (Call call : kCalls) {
       grpc::Status status = Make(caller.channel, call);
       got += Outcome(status);
-      absl::StrAppend(&detail, "\n  ", static_cast<int>(call), ": ",
+      absl::StrAppend(&detail, "\n  ", coordinator::RpcName(call), ": ",
                       status.error_code(), " ", status.error_message());
     }
     EXPECT_EQ(got, caller.want) << caller.name << detail;
