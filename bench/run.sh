@@ -118,15 +118,28 @@ pids+=($!)
 for _ in $(seq 1 100); do grep -q "worker worker.bench/bench-tls (" "$work/coordinator-tls.log" && break; sleep 0.05; done
 head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$tls_coordinator" submit "${client_tls[@]}" \
   --token-file "$tls/token" --no-progress - >/dev/null 2>"$work/warmup-tls.err" || { echo "TLS warm-up failed:"; cat "$work/warmup-tls.err"; tail "$work/worker-tls.log"; exit 1; }
-t0=$(now)
-"$bin/fetchctl" --coordinator "$tls_coordinator" submit "${client_tls[@]}" --token-file "$tls/token" \
-  --no-progress "$work/urls.txt" > "$work/fleet-tls.jsonl" 2>"$work/fleet-tls.err"
-t1=$(now)
-tls_lines=$(wc -l < "$work/fleet-tls.jsonl")
-tls_ok=$(grep -c '"ok": true' "$work/fleet-tls.jsonl" || true)
-tls_rps=$(python3 -c "print(f'{$tls_lines / ($t1 - $t0):.0f}')")
-echo "fleet, TLS + mTLS + token on every gRPC link: $tls_lines results ($tls_ok ok) in $(python3 -c "print(f'{$t1 - $t0:.2f}')") s = $tls_rps req/s"
-echo "ratio fleet TLS / plaintext: $(python3 -c "print(f'{$tls_rps / $fleet_rps:.2f}x')")"
+# Alternate plaintext and TLS three times (the two fleets stay up) and compare medians: one
+# run each is within this machine's run-to-run noise.
+timed_job() {  # timed_job OUT COORDINATOR [flags...]: prints req/s of one job over urls.txt
+  local out=$1 coord=$2; shift 2
+  local t0 t1
+  t0=$(now)
+  "$bin/fetchctl" --coordinator "$coord" submit "$@" --no-progress "$work/urls.txt" > "$out" 2>"$out.err"
+  t1=$(now)
+  [ "$(grep -c '"ok": true' "$out" || true)" = "$urls" ] || { echo "a job in the TLS comparison failed:" >&2; tail -n 3 "$out.err" >&2; exit 1; }
+  python3 -c "print(f'{$(wc -l < "$out") / ($t1 - $t0):.0f}')"
+}
+plain_runs=() tls_runs=()
+for _ in 1 2 3; do
+  plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
+  tls_runs+=("$(timed_job "$work/cmp-tls.jsonl" "$tls_coordinator" "${client_tls[@]}" --token-file "$tls/token")")
+done
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+plain_median=$(median "${plain_runs[@]}")
+tls_median=$(median "${tls_runs[@]}")
+echo "fleet plaintext, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
+echo "fleet TLS + mTLS + token on every gRPC link, 3 runs alternated with them: ${tls_runs[*]} req/s (median $tls_median)"
+echo "ratio fleet TLS / plaintext (medians): $(python3 -c "print(f'{$tls_median / $plain_median:.2f}x')")"
 
 # --- curl --parallel over the same URLs
 sed 's/^/url = /; a output = "/dev/null"' "$work/urls.txt" > "$work/curl.cfg"
