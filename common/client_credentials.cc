@@ -4,8 +4,11 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/client_interceptor.h>
+#include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/tls_files.h"
 
 namespace fetchfleet {
 namespace {
@@ -62,31 +66,56 @@ class TokenInterceptorFactory final
   const std::string header_;
 };
 
+// A token is at most this long (ours are 64 hex digits; gRPC's metadata limit
+// is 8 KiB).
+constexpr size_t kMaxTokenBytes = 4096;
+
 absl::StatusOr<std::string> ReadToken(const ClientSecurity& security) {
   std::string token;
+  const std::string where = security.token_file.empty()
+                                ? std::string("FETCHFLEET_TOKEN")
+                                : "--token-file " + security.token_file;
   if (!security.token_file.empty()) {
-    std::ifstream in(security.token_file);
-    if (!in) {
+    struct stat st;
+    if (::stat(security.token_file.c_str(), &st) != 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--token-file: cannot read ", security.token_file));
+          absl::StrCat(where, ": cannot read it (", std::strerror(errno), ")"));
     }
+    if (!S_ISREG(st.st_mode))
+      return absl::InvalidArgumentError(absl::StrCat(where, ": not a file"));
+    if (st.st_size > static_cast<off_t>(kMaxTokenBytes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": longer than ", kMaxTokenBytes, " bytes: not a token"));
+    }
+    std::ifstream in(security.token_file);
     std::stringstream text;
     text << in.rdbuf();
     token = text.str();
+    if (!in)
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": cannot read it"));
   } else {
     token = EnvOr("FETCHFLEET_TOKEN", "");
   }
   token = std::string(absl::StripAsciiWhitespace(token));
+  if (!security.token_file.empty() && token.empty())
+    return absl::InvalidArgumentError(absl::StrCat(where, ": empty"));
+  if (token.size() > kMaxTokenBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": longer than ", kMaxTokenBytes, " bytes: not a token"));
+  }
   for (char c : token) {
-    if (c <= ' ' || c > '~') {
-      return absl::InvalidArgumentError(
-          "the token holds a character that is not printable ASCII");
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": the token holds whitespace (one token, on one line)"));
+    }
+    if (c < ' ' || c > '~') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": the token holds a character that is not printable ASCII"));
     }
   }
   return token;
 }
-
-bool Readable(const std::string& path) { return std::ifstream(path).good(); }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(
     const ClientSecurity& security) {
@@ -95,10 +124,17 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials(
         "--tls-cert and --tls-key go together (a client certificate and its "
         "key)");
   }
-  for (const std::string* path :
-       {&security.ca_file, &security.cert_file, &security.key_file}) {
-    if (!path->empty() && !Readable(*path))
-      return absl::InvalidArgumentError(absl::StrCat("cannot read ", *path));
+  if (!security.ca_file.empty()) {
+    if (absl::Status ok = CheckCaBundle(security.ca_file); !ok.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls-ca: ", ok.message()));
+  }
+  if (!security.cert_file.empty()) {
+    if (absl::Status ok = CheckKeyPair(security.cert_file, security.key_file);
+        !ok.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls-cert/--tls-key: ", ok.message()));
+    }
   }
   grpc::experimental::TlsChannelCredentialsOptions options;
   std::shared_ptr<grpc::experimental::CertificateProviderInterface> provider;

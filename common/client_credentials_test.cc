@@ -61,15 +61,38 @@ TEST(ClientCredentialsTest, BadSetUpsAreNamed) {
   security.ca_file = "/nonexistent/ca.pem";
   auto no_ca = DialCoordinator("127.0.0.1:7070", security, {});
   ASSERT_FALSE(no_ca.ok());
-  EXPECT_NE(no_ca.status().message().find("/nonexistent/ca.pem"),
+  EXPECT_NE(no_ca.status().message().find("cannot read /nonexistent/ca.pem"),
             std::string::npos);
   security = {};
   security.token_file = "/nonexistent/token";
   EXPECT_FALSE(DialCoordinator("127.0.0.1:7070", security, {}).ok());
-  security.token_file = TokenFile("two words");
-  auto spaced = DialCoordinator("127.0.0.1:7070", security, {});
-  ASSERT_FALSE(spaced.ok());
-  EXPECT_NE(spaced.status().message().find("not printable ASCII"),
+  struct Case {
+    std::string path;
+    std::string want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {TokenFile("two words"), "holds whitespace"},
+           {TokenFile("line1\nline2"), "holds whitespace"},
+           {TokenFile(""), ": empty"},
+           {TokenFile(std::string(5000, 'x')), "longer than 4096"},
+           {"/tmp", "not a file"},
+           {TokenFile("caf\xc3\xa9"), "not printable ASCII"},
+       }) {
+    security.token_file = c.path;
+    auto refused = DialCoordinator("127.0.0.1:7070", security, {});
+    ASSERT_FALSE(refused.ok()) << c.want;
+    EXPECT_NE(refused.status().message().find(c.want), std::string::npos)
+        << refused.status().message();
+    EXPECT_NE(refused.status().message().find("--token-file"),
+              std::string::npos);
+  }
+  // A CA file that holds no certificate is named before any connection.
+  security = {};
+  security.ca_file = TokenFile("not a certificate");
+  auto garbage = DialCoordinator("127.0.0.1:7070", security, {});
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("--tls-ca: "), std::string::npos);
+  EXPECT_NE(garbage.status().message().find("holds no PEM certificate"),
             std::string::npos);
 }
 

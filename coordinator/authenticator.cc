@@ -21,8 +21,8 @@ absl::StatusOr<CertificateAuthority> ParseCa(const std::string& text) {
 }
 
 constexpr char kNoCredential[] =
-    "no credential: this coordinator wants a bearer token (fetchctl "
-    "--token-file, or env FETCHFLEET_TOKEN) or a client certificate";
+    "no credential: this coordinator wants a bearer token (--token-file, or "
+    "env FETCHFLEET_TOKEN) or a client certificate (--tls-cert, --tls-key)";
 
 }  // namespace
 
@@ -138,7 +138,11 @@ absl::StatusOr<Principal> Authenticator::Authorize(
     return absl::PermissionDeniedError(absl::StrCat(
         RpcName(rpc), ": ", who->name, " (", who->via, ") holds role(s) ",
         RolesToString(who->roles), "; this call needs ", RolesToString(wanted),
-        wanted & (wanted - 1) ? " (any one)" : ""));
+        wanted & (wanted - 1) ? " (any one)" : "",
+        rpc == Rpc::kConnect && who->via == "token" && worker_ca_ != nullptr
+            ? " (with --worker-ca a worker must present a certificate from "
+              "it; a token's worker role is ignored)"
+            : ""));
   }
   return who;
 }

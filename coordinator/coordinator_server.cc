@@ -13,6 +13,7 @@ CoordinatorServer::CoordinatorServer(CoordinatorOptions options,
                                      std::unique_ptr<Authenticator> auth)
     : options_(std::move(options)),
       auth_(std::move(auth)),
+      tls_watch_(options_.tls),
       scheduler_(Clock::Real(), options_.scheduler),
       limits_(&loop_, &scheduler_, options_.redis),
       breakers_(&loop_, &scheduler_, options_.redis),
@@ -58,6 +59,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   self->loop_thread_ = std::thread([loop = &self->loop_] { loop->Run(); });
   self->loop_.Post([raw = self.get()] {
     raw->ScheduleSweep();
+    raw->ScheduleTlsCheck();
     raw->limits_.Start();
     raw->breakers_.Start();
   });
@@ -77,6 +79,15 @@ void CoordinatorServer::ScheduleSweep() {
   loop_.RunAfter(options_.scheduler.heartbeat_interval, [this] {
     scheduler_.Sweep();
     ScheduleSweep();
+  });
+}
+
+void CoordinatorServer::ScheduleTlsCheck() {
+  if (!options_.tls.enabled()) return;
+  // Two small files read on the loop once per refresh interval.
+  loop_.RunAfter(options_.tls.refresh, [this] {
+    tls_watch_.Check();
+    ScheduleTlsCheck();
   });
 }
 

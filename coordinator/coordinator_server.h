@@ -55,9 +55,11 @@ class CoordinatorServer {
   CoordinatorServer(CoordinatorOptions options,
                     std::unique_ptr<Authenticator> auth);
   void ScheduleSweep();
+  void ScheduleTlsCheck();
 
   CoordinatorOptions options_;
   std::unique_ptr<Authenticator> auth_;
+  TlsPairWatch tls_watch_;
   EventLoop loop_;
   Scheduler scheduler_;
   LimitRegistry limits_;

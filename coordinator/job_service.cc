@@ -67,8 +67,9 @@ class SubmitReactor final
           !charged.ok()) {
         // Over the hourly limit: the job ends here, cancelled, and the
         // client is told why.
-        rejected_ = true;
         (void)scheduler_->CancelJob(stream_.job()->id());
+        CloseInput();  // no more input will come: the job is over
+        rejected_ = true;
         stream_.Cancel(ToGrpcStatus(charged));
         return;
       }

@@ -94,16 +94,16 @@ int main(int argc, char** argv) {
                << (options.auth.configured() ? "authenticated"
                                              : "no authentication")
                << "; listening on " << host << ":" << (*server)->port();
-  if (options.insecure &&
-      (!options.tls.enabled() || !options.auth.configured())) {
+  if (options.insecure && !options.auth.configured()) {
     FF_LOG(WARNING) << "--insecure: this coordinator serves " << host
-                    << " without "
-                    << (options.tls.enabled()       ? "authentication"
-                        : options.auth.configured() ? "TLS"
-                                                    : "TLS or authentication")
-                    << ". Anyone who reaches the port can submit and cancel "
-                       "jobs, read results, change limits and register as a "
-                       "worker.";
+                    << " without authentication. Anyone who reaches the port "
+                       "can submit and cancel jobs, read results, change "
+                       "limits and register as a worker.";
+  } else if (options.insecure && !options.tls.enabled()) {
+    FF_LOG(WARNING) << "--insecure: this coordinator serves " << host
+                    << " without TLS. Tokens, requests (their headers too) "
+                       "and results cross the network in the clear, where "
+                       "anyone on the path can read them and replay tokens.";
   }
 
   int signal_number = 0;

@@ -3,10 +3,10 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
-#include <fstream>
-
 #include "absl/strings/str_cat.h"
 #include "common/client_credentials.h"
+#include "common/logging.h"
+#include "common/tls_files.h"
 
 namespace fetchfleet::coordinator {
 
@@ -15,10 +15,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
   if (tls.cert_file.empty() || tls.key_file.empty())
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
-  for (const std::string* path : {&tls.cert_file, &tls.key_file}) {
-    if (!std::ifstream(*path).good())
-      return absl::InvalidArgumentError(absl::StrCat("cannot read ", *path));
-  }
+  // gRPC would start with a bad pair and fail every handshake.
+  if (absl::Status pair = CheckKeyPair(tls.cert_file, tls.key_file); !pair.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-cert/--tls-key: ", pair.message()));
   auto provider =
       std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
           tls.key_file, tls.cert_file,
@@ -35,6 +35,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
           ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
           : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
   return grpc::experimental::TlsServerCredentials(options);
+}
+
+void TlsPairWatch::Check() {
+  if (!tls_.enabled()) return;
+  absl::Status pair = CheckKeyPair(tls_.cert_file, tls_.key_file);
+  if (!pair.ok() && !broken_) {
+    FF_LOG(ERROR) << "--tls-cert/--tls-key: " << pair.message()
+                  << ": new TLS connections fail until the certificate and "
+                     "its key match again (write both)";
+  } else if (pair.ok() && broken_) {
+    FF_LOG(INFO) << "--tls-cert/--tls-key match again";
+  }
+  broken_ = !pair.ok();
 }
 
 absl::Status CheckExposure(const std::string& listen, const ServerTls& tls,

@@ -27,6 +27,19 @@ struct ServerTls {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const ServerTls& tls, const AuthOptions& auth);
 
+// TlsPairWatch tells, once per change, when the certificate and key on disk
+// stop matching (a rotation half done: gRPC then fails new handshakes until
+// they match again) and when they match again. Call Check every refresh.
+class TlsPairWatch {
+ public:
+  explicit TlsPairWatch(ServerTls tls) : tls_(std::move(tls)) {}
+  void Check();
+
+ private:
+  const ServerTls tls_;
+  bool broken_ = false;
+};
+
 // CheckExposure refuses to serve a non-loopback address without both TLS and
 // authentication, unless `insecure`: a coordinator reachable over a network
 // without them lets anyone run jobs, read every result and register as a

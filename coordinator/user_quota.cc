@@ -36,7 +36,7 @@ absl::Status UserQuota::ChargeRequests(absl::string_view owner, uint64_t n,
     return absl::ResourceExhaustedError(absl::StrCat(
         owner, " has submitted ", used, " requests in the last hour; ", n,
         " more would pass --user-max-requests-per-hour ",
-        limits_.requests_per_hour));
+        limits_.requests_per_hour, "; the job is cancelled"));
   }
   int bucket = static_cast<int>(minute % kBuckets);
   if (usage.minute_of[bucket] != minute) {
@@ -53,7 +53,7 @@ absl::Status UserQuota::StartAggregate(absl::string_view owner) {
     return absl::ResourceExhaustedError(
         absl::StrCat(owner, " already has ", usage.aggregates,
                      " Aggregate calls running (--user-max-aggregates ",
-                     limits_.aggregates, "); try again"));
+                     limits_.aggregates, ")"));
   }
   ++usage.aggregates;
   return absl::OkStatus();

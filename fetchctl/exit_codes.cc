@@ -61,13 +61,12 @@ int ExitCodeForBrokenStream(const grpc::Status& status) {
 std::string ErrorText(absl::StatusCode code, const std::string& message) {
   switch (code) {
     case absl::StatusCode::kUnauthenticated:
-      return absl::StrCat("not authenticated: ", message,
-                          " (the coordinator wants credentials)");
+      return absl::StrCat("not authenticated: ", message);
     case absl::StatusCode::kPermissionDenied:
       return absl::StrCat("permission denied: ", message);
     case absl::StatusCode::kResourceExhausted:
       return absl::StrCat("the coordinator is at a limit: ", message,
-                          " (nothing was done; retry later or ask for less)");
+                          " (retry later or ask for less)");
     case absl::StatusCode::kDeadlineExceeded:
       return absl::StrCat("the coordinator did not answer in time: ", message);
     case absl::StatusCode::kUnimplemented:

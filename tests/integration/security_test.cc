@@ -600,10 +600,16 @@ TEST_F(SecurityTest, TheServerCertificateRotatesWithoutARestart) {
            Call::kListJobs);
   EXPECT_EQ(before.error_code(), grpc::StatusCode::UNAVAILABLE)
       << before.error_message();
-  // cert-manager writes the new pair in place.
+  // cert-manager writes the new pair in place; half-way, the key does not
+  // match the certificate, and the coordinator says so.
   std::filesystem::copy_file(next.key, fleet_.dir() + "/server.key.new");
   std::filesystem::rename(fleet_.dir() + "/server.key.new",
                           fleet_.dir() + "/server.key");
+  EXPECT_TRUE(fleet_.coordinator()
+                  ->WaitForOutput("new TLS connections fail until the "
+                                  "certificate and its key match again")
+                  .ok())
+      << fleet_.CoordinatorLog();
   std::filesystem::copy_file(next.cert, fleet_.dir() + "/server.pem.new");
   std::filesystem::rename(fleet_.dir() + "/server.pem.new",
                           fleet_.dir() + "/server.pem");
@@ -616,6 +622,9 @@ TEST_F(SecurityTest, TheServerCertificateRotatesWithoutARestart) {
              Call::kListJobs);
   } while (!after.ok() && absl::Now() < deadline);
   EXPECT_TRUE(after.ok()) << after.error_message();
+  EXPECT_TRUE(fleet_.coordinator()
+                  ->WaitForOutput("--tls-cert/--tls-key match again")
+                  .ok());
   // New connections now present the new certificate: the old CA fails.
   grpc::Status old =
       Make(fleet_.Channel(fleet_.token("read")), Call::kListJobs);
@@ -686,11 +695,22 @@ TEST(SecurityDefaultsTest, ANetworkAddressNeedsTlsAndAuthenticationOrInsecure) {
   EXPECT_NE(tls_only.err.find("without authentication"), std::string::npos)
       << tls_only.err;
 
+  // A certificate and a key that do not belong together stop it at start.
+  TestCertificate other = ca.Issue("other", {"other.test"});
+  CommandResult mismatched = RunCommand(
+      {BinaryPath("fetchfleet-coordinator"), "--listen", "127.0.0.1:0",
+       "--tls-cert", cert.cert, "--tls-key", other.key},
+      "", absl::Seconds(20));
+  EXPECT_EQ(mismatched.exit_code, 1);
+  EXPECT_NE(mismatched.err.find("is not the private key of the certificate"),
+            std::string::npos)
+      << mismatched.err;
+
   Subprocess insecure({BinaryPath("fetchfleet-coordinator"), "--listen",
                        "0.0.0.0:0", "--insecure"});
   ASSERT_TRUE(insecure.WaitForPort().ok()) << insecure.Stderr();
   EXPECT_NE(insecure.Stderr().find("--insecure: this coordinator serves "
-                                   "0.0.0.0 without TLS or authentication"),
+                                   "0.0.0.0 without authentication"),
             std::string::npos)
       << insecure.Stderr();
 
@@ -733,8 +753,22 @@ TEST_F(SecurityTest, AbuseLimitsPerIdentity) {
   CommandResult big =
       RunCommand(limited.Fetchctl("submit", "bob", {WriteTempFile(lines)}));
   EXPECT_EQ(big.exit_code, 2) << big.err;
-  EXPECT_NE(big.err.find("--user-max-requests-per-hour 30"), std::string::npos)
+  EXPECT_NE(big.err.find("--user-max-requests-per-hour 30; the job is "
+                         "cancelled"),
+            std::string::npos)
       << big.err;
+  // The refused job ended: cancelled, its input closed (no zombie).
+  size_t at = big.err.find("job j-");
+  ASSERT_NE(at, std::string::npos) << big.err;
+  std::string refused_id =
+      big.err.substr(at + 4, big.err.find('\n', at) - at - 4);
+  CommandResult status =
+      RunCommand(limited.Fetchctl("status", "bob", {refused_id}));
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("state:      cancelled"), std::string::npos)
+      << status.out;
+  EXPECT_EQ(status.out.find("input still arriving"), std::string::npos)
+      << status.out;
 }
 
 }  // namespace
