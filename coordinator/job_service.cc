@@ -200,9 +200,8 @@ absl::StatusOr<Job*> FindJobFor(Scheduler* scheduler, const Principal& who,
 
 grpc::ServerBidiReactor<v1::SubmitRequest, v1::JobEvent>*
 JobServiceImpl::Submit(grpc::CallbackServerContext* context) {
-  absl::StatusOr<Principal> who = auth_->Authorize(*context, Rpc::kSubmit);
+  absl::StatusOr<Principal> who = Admit(auth_, *context, Rpc::kSubmit);
   if (!who.ok()) {
-    LogRefusal(*context, who.status());
     return new RefusedBidi<v1::SubmitRequest, v1::JobEvent>(
         ToGrpcStatus(who.status()));
   }
@@ -211,9 +210,8 @@ JobServiceImpl::Submit(grpc::CallbackServerContext* context) {
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
-  absl::StatusOr<Principal> who = auth_->Authorize(*context, Rpc::kWatch);
+  absl::StatusOr<Principal> who = Admit(auth_, *context, Rpc::kWatch);
   if (!who.ok()) {
-    LogRefusal(*context, who.status());
     return new RefusedWrite<v1::JobEvent>(ToGrpcStatus(who.status()));
   }
   return new WatchReactor(loop_, scheduler_, *std::move(who), *request);

@@ -13,8 +13,6 @@ constexpr int kRefusalsLoggedPerSecond = 5;
 std::atomic<int64_t> log_second{0};
 std::atomic<int> logged_this_second{0};
 
-}  // namespace
-
 void LogRefusal(const grpc::CallbackServerContext& context,
                 const absl::Status& why) {
   int64_t now = absl::ToUnixSeconds(absl::Now());
@@ -25,13 +23,22 @@ void LogRefusal(const grpc::CallbackServerContext& context,
                   << why.message();
 }
 
+}  // namespace
+
+absl::StatusOr<Principal> Admit(Authenticator* auth,
+                                const grpc::CallbackServerContext& context,
+                                Rpc rpc) {
+  absl::StatusOr<Principal> who = auth->Authorize(context, rpc);
+  if (!who.ok()) LogRefusal(context, who.status());
+  return who;
+}
+
 std::optional<Principal> AdmitUnary(Authenticator* auth,
                                     grpc::CallbackServerContext* context,
                                     Rpc rpc,
                                     grpc::ServerUnaryReactor* reactor) {
-  absl::StatusOr<Principal> who = auth->Authorize(*context, rpc);
+  absl::StatusOr<Principal> who = Admit(auth, *context, rpc);
   if (who.ok()) return *std::move(who);
-  LogRefusal(*context, who.status());
   reactor->Finish(ToGrpcStatus(who.status()));
   return std::nullopt;
 }

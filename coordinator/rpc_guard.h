@@ -11,13 +11,13 @@
 
 namespace fetchfleet::coordinator {
 
-// LogRefusal logs a refused call, at most a few lines a second (a client
-// retrying in a loop must not flood the log).
-void LogRefusal(const grpc::CallbackServerContext& context,
-                const absl::Status& why);
+// Admit: the caller of `rpc`, or the refusal, which it logs (at most a few
+// lines a second: a client retrying in a loop must not flood the log).
+absl::StatusOr<Principal> Admit(Authenticator* auth,
+                                const grpc::CallbackServerContext& context,
+                                Rpc rpc);
 
-// AdmitUnary: the caller, or nullopt once `reactor` is finished with the
-// refusal.
+// AdmitUnary: Admit, and on a refusal `reactor` is finished with it (nullopt).
 std::optional<Principal> AdmitUnary(Authenticator* auth,
                                     grpc::CallbackServerContext* context,
                                     Rpc rpc, grpc::ServerUnaryReactor* reactor);

@@ -137,9 +137,8 @@ bool RejectBadKey(const std::string& key, grpc::ServerUnaryReactor* reactor) {
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
 WorkerServiceImpl::Connect(grpc::CallbackServerContext* context) {
-  absl::StatusOr<Principal> who = auth_->Authorize(*context, Rpc::kConnect);
+  absl::StatusOr<Principal> who = Admit(auth_, *context, Rpc::kConnect);
   if (!who.ok()) {
-    LogRefusal(*context, who.status());
     return new RefusedBidi<v1::WorkerMessage, v1::CoordinatorMessage>(
         ToGrpcStatus(who.status()));
   }
