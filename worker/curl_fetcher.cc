@@ -287,6 +287,28 @@ void CurlFetcher::FailSoon(uint64_t id, AttemptResult result) {
                   });
 }
 
+namespace {
+
+absl::Duration CurlTime(CURL* easy, CURLINFO info) {
+  curl_off_t us = 0;
+  curl_easy_getinfo(easy, info, &us);
+  return absl::Microseconds(us);
+}
+
+// ReadTimings: curl's phase times for the transfer so far. A timed-out
+// transfer's total is its time until now (curl's is 0 before it began).
+AttemptTimings ReadTimings(CURL* easy, absl::Duration elapsed) {
+  AttemptTimings t;
+  t.dns = CurlTime(easy, CURLINFO_NAMELOOKUP_TIME_T);
+  t.connect = CurlTime(easy, CURLINFO_CONNECT_TIME_T);
+  t.tls = CurlTime(easy, CURLINFO_APPCONNECT_TIME_T);
+  t.first_byte = CurlTime(easy, CURLINFO_STARTTRANSFER_TIME_T);
+  t.total = std::max(CurlTime(easy, CURLINFO_TOTAL_TIME_T), elapsed);
+  return t;
+}
+
+}  // namespace
+
 void CurlFetcher::Expire(uint64_t id) {
   auto it = transfers_.find(id);
   if (it == transfers_.end()) return;
@@ -302,7 +324,10 @@ void CurlFetcher::Expire(uint64_t id) {
       connected_us > 0
           ? "Timeout was reached"
           : "Timeout was reached (waiting for a connection to the host)";
-  result.latency_ms = absl::ToDoubleMilliseconds(loop_->Now() - t->started);
+  absl::Duration elapsed = loop_->Now() - t->started;
+  result.latency_ms = absl::ToDoubleMilliseconds(elapsed);
+  result.started = t->started;
+  result.timings = ReadTimings(t->easy, elapsed);
   Done done = std::move(t->done);
   transfers_.erase(it);
   done(std::move(result));
@@ -450,7 +475,10 @@ void CurlFetcher::Finish(Transfer* t, CURLcode code) {
   curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after_s);
   // From Start to here, waiting for a connection included: curl's total time
   // is 0 for a transfer that timed out before it began.
-  result.latency_ms = absl::ToDoubleMilliseconds(loop_->Now() - t->started);
+  absl::Duration elapsed = loop_->Now() - t->started;
+  result.latency_ms = absl::ToDoubleMilliseconds(elapsed);
+  result.started = t->started;
+  result.timings = ReadTimings(t->easy, elapsed);
   result.outcome.http_status = static_cast<int>(status);
   result.outcome.retry_after = absl::Seconds(retry_after_s);
 

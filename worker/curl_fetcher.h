@@ -28,12 +28,25 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/time/time.h"
 #include "common/egress_policy.h"
 #include "common/event_loop.h"
 #include "common/retry_policy.h"
 #include "proto/fetchfleet.pb.h"
 
 namespace fetchfleet::worker {
+
+// AttemptTimings: libcurl's phases of one attempt, each measured from the
+// attempt's start (as curl reports them, so they add up: dns <= connect <=
+// tls <= first_byte <= total). A phase the attempt never reached, or did not
+// need (a reused connection has no DNS, connect or TLS), is 0.
+struct AttemptTimings {
+  absl::Duration dns;
+  absl::Duration connect;
+  absl::Duration tls;
+  absl::Duration first_byte;
+  absl::Duration total;
+};
 
 // AttemptResult is the outcome of one HTTP attempt.
 struct AttemptResult {
@@ -44,6 +57,8 @@ struct AttemptResult {
   bool truncated = false;
   std::vector<v1::Header> headers;
   double latency_ms = 0;
+  absl::Time started;  // when Start was called
+  AttemptTimings timings;
 };
 
 struct AttemptSettings {

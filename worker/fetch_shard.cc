@@ -6,12 +6,13 @@ FetchShard::FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
                        BreakerFactory make_breaker,
                        CurlFetcher::Options fetcher_options,
                        BackoffConfig backoff, std::string worker_name,
-                       RequestRunner::Complete on_complete)
+                       RequestRunner::Complete on_complete,
+                       FetchObserver* observer)
     : limiter_(make_limiter(&loop_)),
       breaker_(make_breaker(&loop_)),
       fetcher_(&loop_, policy, std::move(fetcher_options)),
       runner_(&loop_, &fetcher_, limiter_.get(), breaker_.get(), backoff,
-              std::move(worker_name), std::move(on_complete)) {
+              std::move(worker_name), std::move(on_complete), observer) {
   // The limiter spends no slots on a key whose breaker is open. Set before
   // the loop's thread starts.
   limiter_->set_hold([breaker = breaker_.get()](absl::string_view key) {

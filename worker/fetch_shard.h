@@ -33,7 +33,8 @@ class FetchShard {
   FetchShard(const EgressPolicy* policy, LimiterFactory make_limiter,
              BreakerFactory make_breaker, CurlFetcher::Options fetcher_options,
              BackoffConfig backoff, std::string worker_name,
-             RequestRunner::Complete on_complete);
+             RequestRunner::Complete on_complete,
+             FetchObserver* observer = nullptr);
   ~FetchShard();  // stops and joins the thread
 
   EventLoop* loop() { return &loop_; }

@@ -16,19 +16,25 @@ constexpr absl::Duration kProbeSlack = absl::Seconds(2);
 // Idle retry budgets are dropped once there are more than this many keys.
 constexpr size_t kBudgetPruneAbove = 4096;
 
+FetchObserver* NoObserver() {
+  static FetchObserver* const none = new FetchObserver();
+  return none;
+}
+
 }  // namespace
 
 RequestRunner::RequestRunner(EventLoop* loop, CurlFetcher* fetcher,
                              RateLimiter* limiter, CircuitBreaker* breaker,
                              BackoffConfig backoff, std::string worker_name,
-                             Complete on_complete)
+                             Complete on_complete, FetchObserver* observer)
     : loop_(loop),
       fetcher_(fetcher),
       limiter_(limiter),
       breaker_(breaker),
       backoff_(backoff),
       worker_name_(std::move(worker_name)),
-      on_complete_(std::move(on_complete)) {}
+      on_complete_(std::move(on_complete)),
+      observer_(observer != nullptr ? observer : NoObserver()) {}
 
 RequestRunner::~RequestRunner() {
   *alive_ = false;
@@ -107,6 +113,7 @@ void RequestRunner::OnRefused(Task* task, absl::Time retry_at) {
     return;
   }
   ++refused_;
+  observer_->OnBreakerRefused(task->request);
   AttemptResult refused;
   refused.outcome.error = v1::ERROR_CIRCUIT_OPEN;
   const std::string& key = task->request.rate_key();
@@ -143,8 +150,10 @@ void RequestRunner::WaitForSlot(Task* task) {
     }
     // A grant made inside Reserve (unlimited keys, the local limiter) waited
     // only its delay; reading the clock twice would add noise per request.
-    if (!in_reserve_) t->rate_wait += loop_->Now() - asked;
-    t->rate_wait += std::max(delay, absl::ZeroDuration());
+    absl::Duration waited = std::max(delay, absl::ZeroDuration());
+    if (!in_reserve_) waited += loop_->Now() - asked;
+    t->rate_wait += waited;
+    t->attempt_rate_wait += waited;
     if (delay <= absl::ZeroDuration()) {
       StartAttempt(t);
       return;
@@ -195,7 +204,8 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   const std::string& key = task->request.rate_key();
   CallOutcome call = ClassifyForBreaker(
       outcome, absl::Milliseconds(attempt.latency_ms), breaker_->Config(key));
-  if (task->probe_token != 0) {
+  bool probe = task->probe_token != 0;
+  if (probe) {
     // The probe's answer decides the half-open breaker: anything but a
     // failure means the upstream is back.
     breaker_->ProbeDone(key, task->probe_token, call != CallOutcome::kFailure);
@@ -210,9 +220,21 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
     limiter_->Pause(task->request.rate_key(),
                     std::min(outcome.retry_after, backoff_.max_retry_after));
   }
+  bool retry = IsRetryable(attempt.outcome) &&
+               task->attempts < task->request.max_attempts() &&
+               BudgetFor(key).TryRetry(loop_->Now());
+  observer_->OnAttemptDone(AttemptReport{
+      .request = task->request,
+      .attempt = task->attempts,
+      .result = attempt,
+      .rate_wait = task->attempt_rate_wait,
+      .probe = probe,
+      .will_retry = retry,
+  });
+  task->attempt_rate_wait = absl::ZeroDuration();
   if (IsRetryable(attempt.outcome) &&
       task->attempts < task->request.max_attempts()) {
-    if (BudgetFor(key).TryRetry(loop_->Now())) {
+    if (retry) {
       absl::Duration delay =
           RetryDelay(task->attempts, attempt.outcome, backoff_, gen_);
       task->timer = loop_->RunAfter(delay, [this, lease_id] {
@@ -224,6 +246,7 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
       return;
     }
     ++retries_denied_;
+    observer_->OnRetryDenied(task->request);
     absl::StrAppend(&attempt.error_message, " (no retry: the retry budget of ",
                     key, " is spent)");
   }
@@ -270,6 +293,7 @@ void RequestRunner::Finish(Task* task, AttemptResult attempt) {
     *result.add_headers() = std::move(header);
   result.set_worker(worker_name_);
   result.set_rate_wait_ms(absl::ToDoubleMilliseconds(task->rate_wait));
+  observer_->OnRequestDone(task->request, result);
   tasks_.erase(lease_id);
   ++completed_;
   on_complete_(lease_id, std::move(result));

@@ -32,6 +32,7 @@
 #include "proto/fetchfleet.pb.h"
 #include "worker/circuit_breaker.h"
 #include "worker/curl_fetcher.h"
+#include "worker/fetch_observer.h"
 
 namespace fetchfleet::worker {
 
@@ -78,6 +79,7 @@ class RequestRunner {
     uint64_t fetch = 0;            // in-flight attempt, 0 when none
     EventLoop::TimerId timer = 0;  // pending backoff or slot wait, 0 when none
     absl::Duration rate_wait;      // waited for rate-limit slots, all attempts
+    absl::Duration attempt_rate_wait;  // of them, for the current attempt
     uint64_t probe_token = 0;      // this attempt is its breaker's probe
     // How long it may wait at an open breaker.
     absl::Time breaker_deadline = absl::InfinitePast();
@@ -100,6 +102,7 @@ class RequestRunner {
   const BackoffConfig backoff_;
   const std::string worker_name_;
   Complete on_complete_;
+  FetchObserver* const observer_;  // never null (a no-op one by default)
   absl::BitGen gen_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<Task>> tasks_;
   uint64_t completed_ = 0;

@@ -69,7 +69,8 @@ Worker::Worker(EventLoop* loop, std::shared_ptr<grpc::Channel> channel,
               [this, alive, lease_id, result = std::move(result)]() mutable {
                 if (*alive) OnShardComplete(lease_id, std::move(result));
               });
-        }));
+        },
+        options_.observer));
   }
 }
 

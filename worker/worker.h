@@ -46,6 +46,9 @@ struct WorkerOptions {
   absl::Duration redis_timeout = absl::Milliseconds(500);
   // Fraction of each rate left unspent (see LimitTable::set_headroom).
   double rate_headroom = 0.02;
+  // Told about every attempt and result (metrics, traces); may be null.
+  // Must outlive the worker.
+  FetchObserver* observer = nullptr;
 };
 
 // BoundHeartbeatInterval holds the coordinator's heartbeat interval to 50 ms -
