@@ -50,7 +50,8 @@ class RequestRunner {
 
   RequestRunner(EventLoop* loop, CurlFetcher* fetcher, RateLimiter* limiter,
                 CircuitBreaker* breaker, BackoffConfig backoff,
-                std::string worker_name, Complete on_complete);
+                std::string worker_name, Complete on_complete,
+                FetchObserver* observer = nullptr);
   ~RequestRunner();
 
   void Add(v1::Assignment assignment);
