@@ -198,6 +198,7 @@ std::optional<std::string> SubscribedMessage(const redisReply& reply) {
 struct RedisClient::Pending {
   RedisClient* client;
   Callback done;
+  absl::Time sent;
 };
 
 RedisClient::RedisClient(EventLoop* loop, Options options)
@@ -421,6 +422,10 @@ void RedisClient::FailLater(Callback done, absl::Status status) {
 
 void RedisClient::Command(std::vector<std::string> args, Callback done) {
   if (!connected_ || context_ == nullptr) {
+    if (options_.stats != nullptr) {
+      options_.stats->OnCommand(RedisStats::Result::kUnavailable,
+                                absl::ZeroDuration());
+    }
     FailLater(std::move(done),
               absl::UnavailableError(absl::StrCat(
                   "redis ", options_.url.ToString(), " is not connected",
@@ -440,7 +445,8 @@ void RedisClient::SendNow(std::vector<std::string> args, Callback done) {
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  auto* pending = new Pending{this, std::move(done)};
+  absl::Time now = loop_->Now();
+  auto* pending = new Pending{this, std::move(done), now};
   if (redisAsyncCommandArgv(context_, &RedisClient::OnReply, pending,
                             static_cast<int>(argv.size()), argv.data(),
                             lengths.data()) != REDIS_OK) {
@@ -450,7 +456,7 @@ void RedisClient::SendNow(std::vector<std::string> args, Callback done) {
               absl::UnavailableError("redis connection is closing"));
     return;
   }
-  deadlines_.push_back(loop_->Now() + options_.command_timeout);
+  deadlines_.push_back(now + options_.command_timeout);
 }
 
 void RedisClient::OnReply(redisAsyncContext* /*context*/, void* reply,
@@ -459,6 +465,14 @@ void RedisClient::OnReply(redisAsyncContext* /*context*/, void* reply,
   RedisClient* self = pending->client;
   if (self->stopping_) return;
   if (!self->deadlines_.empty()) self->deadlines_.pop_front();
+  if (RedisStats* stats = self->options_.stats; stats != nullptr) {
+    RedisStats::Result result =
+        reply == nullptr ? RedisStats::Result::kUnavailable
+        : static_cast<redisReply*>(reply)->type == REDIS_REPLY_ERROR
+            ? RedisStats::Result::kError
+            : RedisStats::Result::kOk;
+    stats->OnCommand(result, self->loop_->Now() - pending->sent);
+  }
   if (reply == nullptr) {
     // The connection ended with this command unanswered; it may or may not
     // have run.

@@ -86,6 +86,17 @@ class RedisScript {
   std::string sha1_;
 };
 
+// RedisStats hears the end of every command: its round trip from send to
+// reply, and how it ended (an error reply is "error"; a connection that was
+// down or got lost is "unavailable"). One serves all of a process's
+// connections, so it must be thread-safe.
+class RedisStats {
+ public:
+  enum class Result { kOk, kError, kUnavailable };
+  virtual ~RedisStats() = default;
+  virtual void OnCommand(Result result, absl::Duration round_trip) = 0;
+};
+
 class RedisClient {
  public:
   struct Options {
@@ -94,6 +105,7 @@ class RedisClient {
     absl::Duration connect_timeout = absl::Seconds(1);
     absl::Duration min_backoff = absl::Milliseconds(50);
     absl::Duration max_backoff = absl::Seconds(2);
+    RedisStats* stats = nullptr;  // may be null; must outlive the client
   };
   using Callback = absl::AnyInvocable<void(absl::StatusOr<RedisReply>)>;
 

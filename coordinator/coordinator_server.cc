@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/loop_call.h"
 #include "common/wire_limits.h"
 
 namespace fetchfleet::coordinator {
@@ -15,12 +16,13 @@ CoordinatorServer::CoordinatorServer(CoordinatorOptions options,
       auth_(std::move(auth)),
       tls_watch_(options_.tls),
       scheduler_(Clock::Real(), options_.scheduler),
+      metrics_(&loop_, &scheduler_),
       limits_(&loop_, &scheduler_, options_.redis),
       breakers_(&loop_, &scheduler_, options_.redis),
       job_service_(&loop_, &scheduler_, auth_.get()),
       worker_service_(&loop_, &scheduler_, auth_.get()),
       admin_service_(&loop_, &scheduler_, &limits_, &breakers_, auth_.get()),
-      gateway_service_(&loop_, &scheduler_, auth_.get()) {}
+      gateway_service_(&loop_, &scheduler_, auth_.get(), &metrics_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorOptions options) {
@@ -49,6 +51,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(&self->worker_service_);
   builder.RegisterService(&self->admin_service_);
   builder.RegisterService(&self->gateway_service_);
+  if (!self->options_.metrics_listen.empty()) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(self->metrics_.RpcInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   self->server_ = builder.BuildAndStart();
   if (self->server_ == nullptr ||
       (!self->options_.listen.empty() && self->port_ == 0)) {
@@ -57,6 +66,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                                                " (in use, or a bad address?)"));
   }
   self->loop_thread_ = std::thread([loop = &self->loop_] { loop->Run(); });
+  self->serving_ = true;
+  if (!self->options_.metrics_listen.empty()) {
+    CoordinatorServer* raw = self.get();
+    auto metrics_server = MetricsServer::Start(self->options_.metrics_listen,
+                                               self->metrics_.collectables(),
+                                               [raw] { return raw->Ready(); });
+    if (!metrics_server.ok()) return metrics_server.status();
+    self->metrics_server_ = *std::move(metrics_server);
+  }
   self->loop_.Post([raw = self.get()] {
     raw->ScheduleSweep();
     raw->ScheduleTlsCheck();
@@ -91,9 +109,26 @@ void CoordinatorServer::ScheduleTlsCheck() {
   });
 }
 
+Readiness CoordinatorServer::Ready() {
+  if (!serving_) return {false, "shutting down"};
+  std::optional<Readiness> answer = CallOnLoop<Readiness>(
+      &loop_,
+      [this]() -> Readiness {
+        if (options_.redis && !limits_.redis_connected()) {
+          return {false,
+                  "Redis " + options_.redis->ToString() + " is not connected"};
+        }
+        return {true, ""};
+      },
+      absl::Seconds(2));
+  if (!answer) return {false, "the scheduler's loop did not answer in 2 s"};
+  return *answer;
+}
+
 void CoordinatorServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  serving_ = false;  // /readyz says so through the grace period
   // Workers without leases are let go at once (the rest as their leases end),
   // so an idle coordinator does not wait out the grace for their streams.
   loop_.Post([this] { scheduler_.BeginShutdown(); });
@@ -102,6 +137,8 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  // Scrapes and probes read the loop: they end before it does.
+  metrics_server_.reset();
   loop_.Stop();
   loop_thread_.join();
 }

@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/event_loop.h"
+#include "common/metrics_server.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/gateway_service.h"
 #include "coordinator/job_service.h"
 #include "coordinator/limit_registry.h"
@@ -34,6 +37,8 @@ struct CoordinatorOptions {
   SchedulerOptions scheduler;
   // Where rate limits are kept; none = in this process.
   std::optional<RedisUrl> redis;
+  // Serve /metrics, /healthz and /readyz here (HOST:PORT); "" = off.
+  std::string metrics_listen;
 };
 
 class CoordinatorServer {
@@ -45,6 +50,10 @@ class CoordinatorServer {
 
   // The port actually bound (for a listen address with port 0).
   int port() const { return port_; }
+  // The metrics server's port, 0 without --metrics-listen.
+  int metrics_port() const {
+    return metrics_server_ != nullptr ? metrics_server_->port() : 0;
+  }
   // InProcessChannel is a channel to this server that needs no socket.
   std::shared_ptr<grpc::Channel> InProcessChannel();
   // Shutdown stops accepting calls, gives open streams `grace` to end, then
@@ -56,12 +65,16 @@ class CoordinatorServer {
                     std::unique_ptr<Authenticator> auth);
   void ScheduleSweep();
   void ScheduleTlsCheck();
+  // Ready: serving and not shutting down, its loop answering, and Redis
+  // connected when configured.
+  Readiness Ready();
 
   CoordinatorOptions options_;
   std::unique_ptr<Authenticator> auth_;
   TlsPairWatch tls_watch_;
   EventLoop loop_;
   Scheduler scheduler_;
+  CoordinatorMetrics metrics_;
   LimitRegistry limits_;
   BreakerRegistry breakers_;
   JobServiceImpl job_service_;
@@ -69,6 +82,8 @@ class CoordinatorServer {
   AdminServiceImpl admin_service_;
   GatewayServiceImpl gateway_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::atomic<bool> serving_{false};
   std::thread loop_thread_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -12,11 +12,13 @@ namespace {
 // itself once it has answered.
 class AggregateCall final : public JobListener {
  public:
-  AggregateCall(EventLoop* loop, Scheduler* scheduler, AggregatePlan plan,
+  AggregateCall(EventLoop* loop, Scheduler* scheduler,
+                CoordinatorMetrics* metrics, AggregatePlan plan,
                 std::string owner, grpc::ServerUnaryReactor* reactor,
                 v1::AggregateResponse* response)
       : loop_(loop),
         scheduler_(scheduler),
+        metrics_(metrics),
         owner_(std::move(owner)),
         plan_(std::move(plan)),
         reactor_(reactor),
@@ -73,6 +75,12 @@ class AggregateCall final : public JobListener {
       if (!outcome.result) outcome.at = elapsed;
     }
     *response_ = MergeAggregate(plan_, outcomes_, elapsed);
+    if (metrics_ != nullptr) {
+      int degraded = 0;
+      for (const v1::AggregatePartResult& part : response_->parts())
+        degraded += part.degraded() ? 1 : 0;
+      metrics_->OnAggregate(elapsed, response_->ok(), degraded);
+    }
     scheduler_->quota().EndAggregate(owner_);
     reactor_->Finish(grpc::Status::OK);
     delete this;
@@ -80,6 +88,7 @@ class AggregateCall final : public JobListener {
 
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  CoordinatorMetrics* const metrics_;
   const std::string owner_;
   const AggregatePlan plan_;
   grpc::ServerUnaryReactor* const reactor_;
@@ -122,8 +131,8 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
       reactor->Finish(ToGrpcStatus(room));
       return;
     }
-    (new AggregateCall(loop_, scheduler_, std::move(plan), std::move(owner),
-                       reactor, response))
+    (new AggregateCall(loop_, scheduler_, metrics_, std::move(plan),
+                       std::move(owner), reactor, response))
         ->Start();
   });
   return reactor;

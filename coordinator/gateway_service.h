@@ -8,6 +8,7 @@
 
 #include "common/event_loop.h"
 #include "coordinator/authenticator.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/scheduler.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
@@ -19,8 +20,10 @@ class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
   // RESOURCE_EXHAUSTED.
   static constexpr size_t kMaxConcurrentCalls = 10000;
 
-  GatewayServiceImpl(EventLoop* loop, Scheduler* scheduler, Authenticator* auth)
-      : loop_(loop), scheduler_(scheduler), auth_(auth) {}
+  // `metrics` may be null.
+  GatewayServiceImpl(EventLoop* loop, Scheduler* scheduler, Authenticator* auth,
+                     CoordinatorMetrics* metrics = nullptr)
+      : loop_(loop), scheduler_(scheduler), auth_(auth), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Aggregate(grpc::CallbackServerContext* context,
                                       const v1::AggregateRequest* request,
@@ -30,6 +33,7 @@ class GatewayServiceImpl final : public v1::GatewayService::CallbackService {
   EventLoop* const loop_;
   Scheduler* const scheduler_;
   Authenticator* const auth_;
+  CoordinatorMetrics* const metrics_;
 };
 
 }  // namespace fetchfleet::coordinator

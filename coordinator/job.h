@@ -90,6 +90,8 @@ class Job {
            undelivered() < limits_.tail_results;
   }
   uint64_t undelivered() const { return next_seq_ - 1 - delivered_seq_; }
+  uint64_t delivered_seq() const { return delivered_seq_; }
+  size_t parked_count() const { return parked_count_; }
   size_t undelivered_bytes() const { return undelivered_bytes_; }
   size_t held_bytes() const { return tail_bytes_; }
 

@@ -40,6 +40,10 @@ class LimitRegistry {
   void Set(const std::string& key, RateLimit limit, Done done);
   // Delete removes `key`'s limit; NotFound when it had none.
   void Delete(const std::string& key, Done done);
+  // With --redis: whether its connection is up (loop thread).
+  bool redis_connected() {
+    return store_ != nullptr && store_->client()->connected();
+  }
 
  private:
   void OnLoaded(absl::StatusOr<RedisReply> reply);

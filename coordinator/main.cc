@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
       "out of dispatch (doubling per ejection, at most 5m; 0 = never)");
   flags.Duration("shutdown-grace", &shutdown_grace,
                  "on SIGTERM, how long open streams may finish");
+  flags.String("metrics-listen", &options.metrics_listen,
+               "serve /metrics, /healthz and /readyz over plain HTTP on "
+               "HOST:PORT (empty: off)");
   std::string redis;
   flags.String("redis", &redis,
                "keep rate limits in Redis, "
@@ -94,6 +97,13 @@ int main(int argc, char** argv) {
                << (options.auth.configured() ? "authenticated"
                                              : "no authentication")
                << "; listening on " << host << ":" << (*server)->port();
+  if (!options.metrics_listen.empty()) {
+    // The port ends the line: scripts and tests read it.
+    FF_LOG(INFO) << "metrics, /healthz and /readyz on "
+                 << options.metrics_listen.substr(
+                        0, options.metrics_listen.rfind(':'))
+                 << ":" << (*server)->metrics_port();
+  }
   if (options.insecure && !options.auth.configured()) {
     FF_LOG(WARNING) << "--insecure: this coordinator serves " << host
                     << " without authentication. Anyone who reaches the port "

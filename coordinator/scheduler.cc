@@ -168,7 +168,9 @@ std::vector<v1::JobStatus> Scheduler::ListJobs() const {
 
 void Scheduler::ResultsDelivered(Job* job, uint64_t seq) {
   bool could = job->CanDispatch();
+  uint64_t before = job->delivered_seq();
   job->MarkDelivered(seq);
+  counters_.results_delivered += job->delivered_seq() - before;
   if (!could && job->CanDispatch()) Dispatch();
   ResumeInputs();
 }
@@ -186,6 +188,8 @@ void Scheduler::OnJobEnded(Job* job) {
     --interactive_running_;
     return;  // its caller reports it
   }
+  ++(job->state() == v1::JOB_CANCELLED ? counters_.jobs_cancelled
+                                       : counters_.jobs_done);
   v1::JobStatus status = job->Status();
   FF_LOG(INFO) << "job " << job->id()
                << (job->state() == v1::JOB_CANCELLED ? " cancelled" : " done")
@@ -335,6 +339,7 @@ void Scheduler::Dispatch() {
 }
 
 void Scheduler::ReturnLeases(std::vector<Lease> leases) {
+  counters_.requests_requeued += leases.size();
   for (Lease& lease : leases) {
     EndLease(lease.request.rate_key(), 0);
     Job* job = FindJob(lease.job_id);
@@ -499,6 +504,7 @@ void Scheduler::BroadcastLimits() {
 
 uint64_t Scheduler::AddWorker(WorkerChannel* channel, std::string name,
                               std::string peer) {
+  ++counters_.workers_connected;
   uint64_t id = next_worker_id_++;
   WorkerState& worker = workers_[id];
   worker.id = id;
@@ -576,6 +582,9 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
                             ? job->options().body_cap_bytes()
                             : kDefaultBodyCapBytes;
     StampResult(*lease, worker.name, body_cap, &result);
+    if (job != nullptr && result.error() >= 0 &&
+        result.error() < v1::ErrorKind_ARRAYSIZE)
+      ++counters_.results[result.error()];
     health_.OnResult(worker_id, result, clock_->Now());
     failures |= ClassifyForHealth(result) == ResultClass::kTransportFailure;
     EndLeaseWithResult(*lease, std::move(result));
@@ -631,6 +640,40 @@ std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
   return out;
 }
 
+Scheduler::Census Scheduler::TakeCensus() const {
+  Census census;
+  for (const auto& [id, job] : jobs_) {
+    if (job->interactive()) continue;
+    switch (job->state()) {
+      case v1::JOB_RUNNING:
+        ++census.jobs_running;
+        break;
+      case v1::JOB_CANCELLED:
+        ++census.jobs_cancelled;
+        break;
+      default:
+        ++census.jobs_done;
+        break;
+    }
+    // A job's status counts its parked requests as pending too.
+    v1::JobStatus status = job->Status();
+    census.requests_parked += job->parked_count();
+    census.requests_pending += status.pending() - job->parked_count();
+    census.requests_leased += status.in_flight();
+  }
+  absl::Time now = clock_->Now();
+  for (const auto& [id, worker] : workers_) {
+    if (worker.draining) {
+      ++census.workers_draining;
+    } else if (health_.Ejected(id, now)) {
+      ++census.workers_ejected;
+    } else {
+      ++census.workers_active;
+    }
+  }
+  return census;
+}
+
 void Scheduler::Sweep() {
   absl::Time now = clock_->Now();
   std::vector<uint64_t> dead;
@@ -643,6 +686,7 @@ void Scheduler::Sweep() {
     channel->Close(absl::UnavailableError("missed heartbeats; reconnect"));
   }
   std::vector<Lease> expired = leases_.TakeExpired(now);
+  counters_.leases_expired += expired.size();
   std::map<uint64_t, v1::CoordinatorMessage> abandon;
   std::map<uint64_t, absl::Time> oldest_granted;
   for (const Lease& lease : expired) {

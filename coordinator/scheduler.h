@@ -15,6 +15,7 @@
 // from there.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -136,6 +137,8 @@ class Scheduler {
     return breaker_reports_;
   }
   uint64_t breaker_changes() const { return breaker_changes_; }
+  // The breaker settings operators made (keys not listed use the defaults).
+  const v1::BreakerTable& breaker_table() const { return breakers_; }
 
   // --- workers
   uint64_t AddWorker(WorkerChannel* channel, std::string name,
@@ -152,6 +155,35 @@ class Scheduler {
   // that holds no lease (the others are closed as their last lease ends), so
   // a coordinator without running work stops at once.
   void BeginShutdown();
+
+  // --- telemetry (coordinator_metrics reads these on the loop)
+  // Counters: what happened since the coordinator started.
+  struct Counters {
+    // Results workers returned and jobs accepted, by ErrorKind (0 = ok).
+    std::array<uint64_t, v1::ErrorKind_ARRAYSIZE> results{};
+    uint64_t results_delivered = 0;  // received by a Submit/Watch client
+    uint64_t leases_expired = 0;     // outlived their deadline
+    uint64_t requests_requeued = 0;  // back to their job's queue, any reason
+    uint64_t workers_connected = 0;  // worker streams accepted
+    uint64_t jobs_done = 0;
+    uint64_t jobs_cancelled = 0;
+  };
+  const Counters& counters() const { return counters_; }
+  uint64_t worker_ejections() const { return health_.ejections_total(); }
+  // Census: what the scheduler holds now (batch jobs; Aggregate calls are
+  // counted by the gateway).
+  struct Census {
+    uint64_t jobs_running = 0;
+    uint64_t jobs_done = 0;  // ended jobs still kept for status/watch
+    uint64_t jobs_cancelled = 0;
+    uint64_t requests_pending = 0;  // waiting for a worker
+    uint64_t requests_parked = 0;   // held back by a rate limit or pause
+    uint64_t requests_leased = 0;   // out at workers
+    uint64_t workers_active = 0;
+    uint64_t workers_draining = 0;
+    uint64_t workers_ejected = 0;
+  };
+  Census TakeCensus() const;
 
   const SchedulerOptions& options() const { return options_; }
   uint64_t dropped_results() const { return dropped_results_; }
@@ -234,6 +266,7 @@ class Scheduler {
   std::map<std::string, BreakerReport> breaker_reports_;
   uint64_t breaker_changes_ = 0;
   uint64_t dropped_results_ = 0;
+  Counters counters_;
   WorkerHealth health_;
   absl::Time last_health_check_ = absl::InfinitePast();
   bool shutting_down_ = false;

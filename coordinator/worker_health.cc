@@ -111,6 +111,7 @@ void WorkerHealth::Eject(uint64_t worker, State& state, absl::Time now,
                          std::string why) {
   (void)worker;
   ++state.ejections;
+  ++ejections_total_;
   absl::Duration period = options_.base_ejection;
   for (int i = 1; i < state.ejections && period < options_.max_ejection; ++i)
     period *= 2;

@@ -64,6 +64,8 @@ class WorkerHealth {
   // MayTake: whether `worker`, holding `leases` now, may be dealt one more.
   bool MayTake(uint64_t worker, size_t leases, absl::Time now) const;
   bool Ejected(uint64_t worker, absl::Time now) const;
+  // Ejections since the coordinator started.
+  uint64_t ejections_total() const { return ejections_total_; }
   // Fill sets the ejection fields of a listing entry.
   void Fill(uint64_t worker, absl::Time now, int64_t now_unix_ms,
             v1::WorkerInfo* info) const;
@@ -94,6 +96,7 @@ class WorkerHealth {
            uint64_t* failed) const;
   void Eject(uint64_t worker, State& state, absl::Time now, std::string why);
   size_t EjectedCount(absl::Time now) const;
+  uint64_t ejections_total_ = 0;
 
   static constexpr size_t kMaxDeparted = 10000;
 

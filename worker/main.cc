@@ -12,6 +12,7 @@
 #include "common/egress_policy.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/rate_limiter.h"
 #include "common/server_main.h"
 #include "common/wire_limits.h"
@@ -81,6 +82,10 @@ int main(int argc, char** argv) {
   flags.Double("rate-headroom", &options.rate_headroom,
                "fraction of each rate limit left unspent, slack for network "
                "jitter at an upstream that enforces the same limit (0 to 0.5)");
+  std::string metrics_listen;
+  flags.String("metrics-listen", &metrics_listen,
+               "serve /metrics, /healthz and /readyz over plain HTTP on "
+               "HOST:PORT (empty: off)");
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "worker"))
     return *exit_code;
   if (options.loops < 1 || options.loops > 256) {
@@ -141,6 +146,27 @@ int main(int argc, char** argv) {
                  std::string(channel.status().message()).c_str());
     return 2;
   }
+
+  // Telemetry hears every attempt through one observer list.
+  worker::WorkerMetrics metrics;
+  worker::FetchObservers observers;
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    observers.Add(&metrics);
+    options.metrics = &metrics;
+    auto started = MetricsServer::Start(metrics_listen, {metrics.registry()},
+                                        [&metrics] { return metrics.Ready(); });
+    if (!started.ok()) {
+      FF_LOG(ERROR) << started.status().message();
+      return 1;
+    }
+    metrics_server = *std::move(started);
+    // The port ends the line: scripts and tests read it.
+    FF_LOG(INFO) << "metrics, /healthz and /readyz on "
+                 << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+                 << metrics_server->port();
+  }
+  if (!observers.empty()) options.observer = &observers;
 
   EventLoop loop;
   worker::Worker worker(&loop, *channel, &policy, options);

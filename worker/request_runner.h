@@ -81,7 +81,7 @@ class RequestRunner {
     EventLoop::TimerId timer = 0;  // pending backoff or slot wait, 0 when none
     absl::Duration rate_wait;      // waited for rate-limit slots, all attempts
     absl::Duration attempt_rate_wait;  // of them, for the current attempt
-    uint64_t probe_token = 0;      // this attempt is its breaker's probe
+    uint64_t probe_token = 0;          // this attempt is its breaker's probe
     // How long it may wait at an open breaker.
     absl::Time breaker_deadline = absl::InfinitePast();
   };

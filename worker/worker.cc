@@ -78,6 +78,7 @@ RedisClient::Options Worker::RedisOptions() const {
   RedisClient::Options redis;
   redis.url = *options_.redis;
   redis.command_timeout = options_.redis_timeout;
+  if (options_.metrics != nullptr) redis.stats = options_.metrics->redis();
   return redis;
 }
 
@@ -140,6 +141,7 @@ v1::WorkerMessage Worker::OnConnected() {
 }
 
 void Worker::OnMessage(const v1::CoordinatorMessage& message) {
+  if (options_.metrics != nullptr) options_.metrics->SetConnected(true);
   if (message.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ =
         BoundHeartbeatInterval(message.heartbeat_interval_ms());
@@ -191,6 +193,12 @@ void Worker::Assign(v1::Assignment assignment) {
   s->loop()->Post([s, assignment = std::move(assignment)]() mutable {
     s->runner()->Add(std::move(assignment));
   });
+  NoteHeld();
+}
+
+void Worker::NoteHeld() {
+  if (options_.metrics != nullptr)
+    options_.metrics->SetInFlight(static_cast<int64_t>(held()));
 }
 
 void Worker::OnDisconnected() {
@@ -202,6 +210,8 @@ void Worker::OnDisconnected() {
   }
   held_.clear();
   std::fill(shard_load_.begin(), shard_load_.end(), 0);
+  if (options_.metrics != nullptr) options_.metrics->SetConnected(false);
+  NoteHeld();
   for (auto& shard : shards_) {
     FetchShard* s = shard.get();
     s->loop()->Post([s] { s->runner()->CancelAll(); });
@@ -222,6 +232,7 @@ void Worker::OnShardComplete(uint64_t lease_id, v1::FetchResult result) {
   *completion->mutable_result() = std::move(result);
   if (!draining_) message.set_credit(1);
   message.set_in_flight(held());
+  NoteHeld();
   link_.Send(std::move(message));
   FinishDrainIfIdle();
 }
@@ -236,6 +247,7 @@ void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
     message.add_released(lease_id);
   }
   drain_released_ += message.released_size();
+  NoteHeld();
   if (++drain_answers_ == shards_.size()) {
     FF_LOG(INFO) << "draining: handed back " << drain_released_
                  << " unstarted requests, " << held() << " in flight";
@@ -259,6 +271,7 @@ void Worker::ScheduleHeartbeat() {
 void Worker::Drain(absl::AnyInvocable<void()> done) {
   if (draining_) return;
   draining_ = true;
+  if (options_.metrics != nullptr) options_.metrics->SetDraining(true);
   drained_ = std::move(done);
   v1::WorkerMessage message;
   message.set_draining(true);

@@ -29,6 +29,7 @@
 #include "worker/coordinator_link.h"
 #include "worker/fetch_shard.h"
 #include "worker/redis_rate_limiter.h"
+#include "worker/worker_metrics.h"
 
 namespace fetchfleet::worker {
 
@@ -49,6 +50,9 @@ struct WorkerOptions {
   // Told about every attempt and result (metrics, traces); may be null.
   // Must outlive the worker.
   FetchObserver* observer = nullptr;
+  // Told the worker's connection state, held requests and Redis round trips;
+  // may be null. Must outlive the worker.
+  WorkerMetrics* metrics = nullptr;
 };
 
 // BoundHeartbeatInterval holds the coordinator's heartbeat interval to 50 ms -
@@ -81,6 +85,8 @@ class Worker final : public CoordinatorLink::Handler {
   void ReportBreakerEvent(v1::BreakerEvent event);
   void OnShardComplete(uint64_t lease_id, v1::FetchResult result);
   void OnReleased(std::vector<uint64_t> lease_ids);
+  // NoteHeld tells the metrics how many requests this worker holds.
+  void NoteHeld();
   void ScheduleHeartbeat();
   void FinishDrainIfIdle();
   size_t held() const { return held_.size(); }
