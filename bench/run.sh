@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: the fleet side by side with its peers, in one run, against the same local nginx.
 #   1. fleet end to end: fetchctl -> coordinator -> 1 worker -> nginx -> JSON Lines (N URLs)
-#      and again with TLS to the coordinator, mTLS for the worker and a token for fetchctl
+#      and again with TLS to the coordinator, mTLS for the worker and a token for fetchctl,
+#      and again with metrics on (--metrics-listen, scraped every second)
 #   2. curl --parallel --parallel-max 64 over the same N URLs
 #   3. wrk -t2 -c64 on the same nginx for a fixed time
 #   4. the rate limiter: decisions/s and Redis round trips per decision at 1k/s, 50k/s and
@@ -64,16 +65,18 @@ echo "nginx on 127.0.0.1:$port; body $(wc -c < "$work/www/item.json") bytes"
 seq 1 "$urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" > "$work/urls.txt"
 
 # --- the fleet: one coordinator, one worker
-# start_fleet TAG: a fresh coordinator and one worker; sets coordinator and coordinator_pid.
+# start_fleet TAG [FLAGS...]: a fresh coordinator and one worker, both given FLAGS; sets
+# coordinator and coordinator_pid.
 start_fleet() {
-  "$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 2>"$work/coordinator-$1.log" &
+  local tag=$1; shift
+  "$bin/fetchfleet-coordinator" --listen 127.0.0.1:0 "$@" 2>"$work/coordinator-$tag.log" &
   coordinator_pid=$!
   pids+=($coordinator_pid)
-  coordinator="127.0.0.1:$(wait_port "$work/coordinator-$1.log")"
+  coordinator="127.0.0.1:$(wait_port "$work/coordinator-$tag.log")"
   "$bin/fetchfleet-worker" --coordinator "$coordinator" --name bench --allow-cidr 127.0.0.0/8 \
-    2>"$work/worker-$1.log" &
+    "$@" 2>"$work/worker-$tag.log" &
   pids+=($!)
-  for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator-$1.log" && break; sleep 0.05; done
+  for _ in $(seq 1 100); do grep -q "worker bench (" "$work/coordinator-$tag.log" && break; sleep 0.05; done
 }
 start_fleet main
 
@@ -126,7 +129,7 @@ timed_job() {  # timed_job OUT COORDINATOR [flags...]: prints req/s of one job o
   t0=$(now)
   "$bin/fetchctl" --coordinator "$coord" submit "$@" --no-progress "$work/urls.txt" > "$out" 2>"$out.err"
   t1=$(now)
-  [ "$(grep -c '"ok": true' "$out" || true)" = "$urls" ] || { echo "a job in the TLS comparison failed:" >&2; tail -n 3 "$out.err" >&2; exit 1; }
+  [ "$(grep -c '"ok": true' "$out" || true)" = "$urls" ] || { echo "a job in a comparison failed:" >&2; tail -n 3 "$out.err" >&2; exit 1; }
   python3 -c "print(f'{$(wc -l < "$out") / ($t1 - $t0):.0f}')"
 }
 plain_runs=() tls_runs=()
@@ -140,6 +143,29 @@ tls_median=$(median "${tls_runs[@]}")
 echo "fleet plaintext, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
 echo "fleet TLS + mTLS + token on every gRPC link, 3 runs alternated with them: ${tls_runs[*]} req/s (median $tls_median)"
 echo "ratio fleet TLS / plaintext (medians): $(python3 -c "print(f'{$tls_median / $plain_median:.2f}x')")"
+
+# --- the cost of metrics: a second plaintext fleet with --metrics-listen on the coordinator
+# and the worker, scraped every second as Prometheus would, alternated with the plain one.
+plain_coordinator=$coordinator
+plain_coordinator_pid=$coordinator_pid
+start_fleet metrics --metrics-listen 127.0.0.1:0
+metrics_coordinator=$coordinator
+metrics_ports=$(grep -ho 'readyz on [^ ]*' "$work/coordinator-metrics.log" "$work/worker-metrics.log" | sed 's/.*://')
+coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
+( while :; do for p in $metrics_ports; do curl -sf "http://127.0.0.1:$p/metrics" >/dev/null || true; done; sleep 1; done ) &
+pids+=($!)
+head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$metrics_coordinator" submit --no-progress - >/dev/null 2>&1
+plain_runs=() metrics_runs=()
+for _ in 1 2 3; do
+  plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
+  metrics_runs+=("$(timed_job "$work/cmp-metrics.jsonl" "$metrics_coordinator")")
+done
+plain_median=$(median "${plain_runs[@]}")
+metrics_median=$(median "${metrics_runs[@]}")
+series=$(for p in $metrics_ports; do curl -sf "http://127.0.0.1:$p/metrics"; done | grep -vc '^#')
+echo "fleet without metrics, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
+echo "fleet with metrics (scraped every 1 s, $series series), 3 runs alternated: ${metrics_runs[*]} req/s (median $metrics_median)"
+echo "ratio fleet metrics on / off (medians): $(python3 -c "print(f'{$metrics_median / $plain_median:.3f}x')")"
 
 # --- curl --parallel over the same URLs
 sed 's/^/url = /; a output = "/dev/null"' "$work/urls.txt" > "$work/curl.cfg"
