@@ -351,9 +351,14 @@ int Live(const std::shared_ptr<grpc::Channel>& channel,
           code = ExitCodeFor(reading.status);
           quit = true;
         } else {
+          std::string retrying = absl::StrCat(
+              " (retrying every ", absl::FormatDuration(options.interval), ")");
+          // What went wrong first: gRPC's own text is long and technical.
           frame.error =
-              absl::StrCat(ErrorText(reading.status), " (retrying every ",
-                           absl::FormatDuration(options.interval), ")");
+              reading.status.error_code() == grpc::StatusCode::UNAVAILABLE
+                  ? absl::StrCat("cannot reach the coordinator", retrying, ": ",
+                                 reading.status.error_message())
+                  : absl::StrCat(ErrorText(reading.status), retrying);
         }
       }
     }

@@ -243,11 +243,11 @@ Section Jobs(const TopFrame& frame, int width) {
   section.none = "none";
   if (!rows.empty()) {
     section.lines = Table({{"JOB", 0, true},
-                           {"DONE/TOTAL", 17},
+                           {"DONE/TOTAL", 15},
                            {"%", 4},
-                           {"REQ/S", 8},
-                           {"FAILED", 8},
-                           {"ETA", 8},
+                           {"REQ/S", 7},
+                           {"FAILED", 7},
+                           {"ETA", 7},
                            {"OWNER", 0, true}},
                           rows, width);
   }
@@ -306,11 +306,18 @@ std::vector<std::string> RenderTop(const TopFrame& frame, int width,
         Jobs(frame, width)};
     // Each section costs a blank line, its title and, when it lists anything,
     // its column header; rows share what is left, in turns, so a long
-    // section cannot push the others off the screen.
+    // section cannot push the others off the screen. When not everything
+    // fits, the blank lines go first.
     std::vector<size_t> rows(sections.size(), 0);
+    bool blanks = true;
     if (height > 0) {
       int left = height - static_cast<int>(lines.size());
-      for (const Section& s : sections) left -= s.lines.empty() ? 2 : 3;
+      int wanted = 0;
+      for (const Section& s : sections)
+        wanted += s.lines.empty() ? 2 : 2 + static_cast<int>(s.lines.size());
+      blanks = wanted <= left;
+      for (const Section& s : sections)
+        left -= (s.lines.empty() ? 1 : 2) + (blanks ? 1 : 0);
       bool gave = true;
       while (left > 0 && gave) {
         gave = false;
@@ -328,7 +335,7 @@ std::vector<std::string> RenderTop(const TopFrame& frame, int width,
     }
     for (size_t i = 0; i < sections.size(); ++i) {
       const Section& s = sections[i];
-      lines.push_back("");
+      if (blanks) lines.push_back("");
       if (s.lines.empty()) {
         lines.push_back(absl::StrCat(s.title, ": ", s.none));
         continue;

@@ -246,9 +246,19 @@ TEST_F(TopViewTest, SectionsShareTheHeightAndSayWhatDidNotFit) {
             lines.size());
   EXPECT_NE(IndexOf(lines, absl::StrCat("... ", 50 - shown_keys, " more")),
             lines.size());
+  // Short of room, the blank lines between sections went first (the one
+  // left is the status line).
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), ""), 1) << lines[1];
   // The busiest keys are the ones kept.
   EXPECT_NE(IndexOf(lines, "key-100 "), lines.size());
   EXPECT_EQ(IndexOf(lines, "key-149 "), lines.size());
+
+  // With room for all, a blank line before each section.
+  now_.workers.resize(2);
+  now_.limits.mutable_limits()->DeleteSubrange(2, 48);
+  lines = RenderTop(frame_, 100, 40);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), ""), 5);
+  EXPECT_EQ(IndexOf(lines, " more"), lines.size());
 
   // A tiny terminal still gets at most its height.
   EXPECT_EQ(RenderTop(frame_, 20, 5).size(), 5u);
