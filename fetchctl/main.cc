@@ -1,6 +1,7 @@
 // fetchctl: the fetchfleet command-line client. Parses the command and its
 // flags, then hands off to job_client (submit, watch, run), admin_commands
-// (jobs, status, cancel, workers) or embedded_fleet (run).
+// (jobs, status, cancel, workers), breaker_commands, aggregate_command, top
+// (the live view) or embedded_fleet (run).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
