@@ -164,6 +164,32 @@ TEST(TopTest, LiveInATerminalRefreshesFitsQuitsAndRestoresTheTerminal) {
   EXPECT_FALSE(Has(tmux.Capture(), "WORKERS")) << Show(tmux.Capture());
 }
 
+TEST(TopTest, CtrlCQuitsAsQDoes) {
+  Fleet fleet;
+  fleet.AddWorker("w-1");
+  TmuxSession tmux;
+  const std::string dir = tmux.dir();
+  std::string top;
+  for (const std::string& arg : fleet.Fetchctl({"top"}))
+    absl::StrAppend(&top, ShellQuote(arg), " ");
+  ASSERT_EQ(tmux.Start(absl::StrCat(top, "2> ", dir, "/top.err; echo $? > ",
+                                    dir, "/rc.tmp; mv ", dir, "/rc.tmp ", dir,
+                                    "/rc; exec sleep 600"),
+                       100, 30)
+                .exit_code,
+            0);
+  std::vector<std::string> rows;
+  ASSERT_TRUE(WaitFor([&] {
+    rows = tmux.Capture();
+    return Has(rows, "w-1 ");
+  })) << Show(rows);
+  tmux.SendKeys("C-c");
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(dir + "/rc"); }))
+      << Show(tmux.Capture());
+  EXPECT_EQ(ReadFile(dir + "/rc"), "0\n") << ReadFile(dir + "/top.err");
+  EXPECT_EQ(tmux.Format("#{alternate_on} #{cursor_flag}"), "0 1");
+}
+
 TEST(TopTest, SigtermRestoresTheTerminalToo) {
   HttpTestServer upstream;
   Fleet fleet;
