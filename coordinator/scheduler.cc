@@ -585,6 +585,7 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
     if (job != nullptr && result.error() >= 0 &&
         result.error() < v1::ErrorKind_ARRAYSIZE)
       ++counters_.results[result.error()];
+    if (!result.ok()) ++worker.failed;
     health_.OnResult(worker_id, result, clock_->Now());
     failures |= ClassifyForHealth(result) == ResultClass::kTransportFailure;
     EndLeaseWithResult(*lease, std::move(result));
@@ -631,6 +632,7 @@ std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
     info.set_peer(worker.peer);
     info.set_in_flight(leases_.CountForWorker(id));
     info.set_done(worker.done);
+    info.set_failed(worker.failed);
     info.set_last_heartbeat_unix_ms(worker.last_seen_unix_ms);
     info.set_draining(worker.draining);
     info.set_credit(worker.credit);

@@ -199,6 +199,7 @@ class Scheduler {
     uint64_t credit = 0;
     uint64_t max_credit = 0;  // the most it granted at once
     uint64_t done = 0;
+    uint64_t failed = 0;  // of done: results with ok=false
     uint32_t reported_in_flight = 0;
     bool draining = false;
     absl::Time last_seen;

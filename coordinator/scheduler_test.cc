@@ -540,6 +540,28 @@ TEST_F(SchedulerTest, UndeliveredBytesPauseDispatchUntilRead) {
   EXPECT_EQ(w.assignments.size(), 4u);
 }
 
+// fetchctl top: each worker's failed results are counted, beside done.
+TEST_F(SchedulerTest, ListWorkersCountsEachWorkersFailedResults) {
+  FakeChannel w1, w2;
+  uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
+  uint64_t id2 = scheduler_.AddWorker(&w2, "w2", "p2");
+  scheduler_.OnWorkerMessage(id1, Credit(3));
+  scheduler_.OnWorkerMessage(id2, Credit(3));
+  Job* job = scheduler_.CreateJob(v1::JobOptions());
+  scheduler_.AddInput(job, Lines(6), &input_);
+  ASSERT_EQ(w1.assignments.size(), 3u);
+  ASSERT_EQ(w2.assignments.size(), 3u);
+  scheduler_.OnWorkerMessage(id1, Complete({w1.assignments[0]}));
+  scheduler_.OnWorkerMessage(
+      id1, Complete({w1.assignments[1], w1.assignments[2]}, 503));
+  scheduler_.OnWorkerMessage(id2, Complete(w2.assignments));
+  std::map<std::string, std::pair<uint64_t, uint64_t>> seen;
+  for (const v1::WorkerInfo& info : scheduler_.ListWorkers())
+    seen[info.name()] = {info.done(), info.failed()};
+  EXPECT_EQ(seen["w1"], std::make_pair(uint64_t{3}, uint64_t{2}));
+  EXPECT_EQ(seen["w2"], std::make_pair(uint64_t{3}, uint64_t{0}));
+}
+
 // Issue 9: a worker's numbers are its word, bounded; a result's identity is
 // the lease's.
 TEST_F(SchedulerTest, WorkerMessagesAreBoundedAndResultsStampedFromTheLease) {

@@ -12,7 +12,7 @@ namespace fetchfleet::fetchctl {
 namespace {
 
 std::mutex mu;
-grpc::ClientContext* current = nullptr;  // guarded by mu
+std::function<void(int)> current;  // guarded by mu
 std::atomic<int> received{0};
 
 sigset_t Signals() {
@@ -42,7 +42,7 @@ void WaitForSignals() {
     std::lock_guard<std::mutex> lock(mu);
     if (current == nullptr || received.load() != 0) Die(sig);
     received.store(sig);
-    current->TryCancel();
+    current(sig);
   }
 }
 
@@ -54,9 +54,12 @@ void InstallInterruptHandler() {
   std::thread(WaitForSignals).detach();
 }
 
-InterruptScope::InterruptScope(grpc::ClientContext* context) {
+InterruptScope::InterruptScope(grpc::ClientContext* context)
+    : InterruptScope([context](int) { context->TryCancel(); }) {}
+
+InterruptScope::InterruptScope(std::function<void(int)> on_signal) {
   std::lock_guard<std::mutex> lock(mu);
-  current = context;
+  current = std::move(on_signal);
 }
 
 InterruptScope::~InterruptScope() {

@@ -9,6 +9,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
 namespace fetchfleet::fetchctl {
 
 // InstallInterruptHandler blocks the signals and starts the thread that waits
@@ -16,10 +18,12 @@ namespace fetchfleet::fetchctl {
 // inherit the mask).
 void InstallInterruptHandler();
 
-// InterruptScope routes a signal to `context` (TryCancel) while it lives.
+// InterruptScope routes a signal to `context` (TryCancel), or to `on_signal`
+// (called on the signal thread, with the signal), while it lives.
 class InterruptScope {
  public:
   explicit InterruptScope(grpc::ClientContext* context);
+  explicit InterruptScope(std::function<void(int)> on_signal);
   ~InterruptScope();
   InterruptScope(const InterruptScope&) = delete;
   InterruptScope& operator=(const InterruptScope&) = delete;

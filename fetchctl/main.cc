@@ -1,6 +1,7 @@
 // fetchctl: the fetchfleet command-line client. Parses the command and its
 // flags, then hands off to job_client (submit, watch, run), admin_commands
-// (jobs, status, cancel, workers) or embedded_fleet (run).
+// (jobs, status, cancel, workers), breaker_commands, aggregate_command, top
+// (the live view) or embedded_fleet (run).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "fetchctl/exit_codes.h"
 #include "fetchctl/interrupt.h"
 #include "fetchctl/job_client.h"
+#include "fetchctl/top.h"
 
 namespace fetchfleet::fetchctl {
 namespace {
@@ -40,6 +42,8 @@ constexpr char kUsage[] =
     "  status JOB_ID          one job's progress\n"
     "  cancel JOB_ID          cancel a job\n"
     "  workers                connected workers\n"
+    "  top                    live view: workers, busiest rate keys, breakers, "
+    "jobs\n"
     "  limits list            fleet-wide rate limits, achieved rates, pauses\n"
     "  limits set KEY RATE    set a limit (RATE like 10/s, 600/m; --burst N)\n"
     "  limits delete KEY      remove a limit\n"
@@ -198,6 +202,7 @@ int Main(int argc, char** argv) {
   int64_t max_inflight = 512;
   int64_t burst = 1;
   BreakerFlags breaker_flags;
+  TopOptions top;
   FlagSet flags(
       command == "aggregate"
           ? std::string(kAggregateUsage)
@@ -232,6 +237,9 @@ int Main(int argc, char** argv) {
               "limits set: how many may start at once (1-1000000)");
   } else if (command == "breakers") {
     breaker_flags.Register(&flags);
+  } else if (command == "top") {
+    flags.Duration("interval", &top.interval,
+                   "time between refreshes (100ms to 1m)");
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
              command != "workers" && command != "aggregate") {
     return UsageError(
@@ -246,6 +254,8 @@ int Main(int argc, char** argv) {
     return UsageError(std::string(args.status().message()));
   }
   if (from_flag < 1) return UsageError("--from must be a seq from 1");
+  if (top.interval < kMinTopInterval || top.interval > kMaxTopInterval)
+    return UsageError("--interval must be from 100ms to 1m");
   from_seq = static_cast<uint64_t>(from_flag);
 
   auto need_args = [&](size_t n, const char* what) -> bool {
@@ -315,6 +325,12 @@ int Main(int argc, char** argv) {
       Dial(coordinator, security);
   if (!dialled.ok()) return UsageError(std::string(dialled.status().message()));
   std::shared_ptr<grpc::Channel> channel = *std::move(dialled);
+  if (command == "top") {
+    if (!need_args(0, "[--interval D]")) return kExitUsage;
+    top.coordinator = coordinator;
+    // The live view waits for an unreachable coordinator itself, saying so.
+    if (TopIsLive()) return TopCommand(channel, top);
+  }
   if (!CheckReachable(channel, absl::Seconds(5))) {
     std::fprintf(stderr, "error: cannot reach the coordinator at %s%s\n",
                  coordinator.c_str(),
@@ -342,6 +358,7 @@ int Main(int argc, char** argv) {
   }
   if (command == "jobs") return ListJobsCommand(channel);
   if (command == "workers") return WorkersCommand(channel);
+  if (command == "top") return TopCommand(channel, top);
   if (!need_args(1, "JOB_ID")) return kExitUsage;
   if (command == "status") return StatusCommand(channel, (*args)[0]);
   return CancelCommand(channel, (*args)[0]);

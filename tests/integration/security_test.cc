@@ -23,6 +23,7 @@
 #include "coordinator/access_policy.h"
 #include "proto/fetchfleet.grpc.pb.h"
 #include "tests/integration/fleet.h"
+#include "tests/integration/tmux.h"
 #include "tests/testing/http_test_server.h"
 #include "tests/testing/test_ca.h"
 
@@ -493,6 +494,46 @@ TEST_F(SecurityTest, OnlyWorkersWithACertificateFromTheWorkerCaRegister) {
   EXPECT_EQ(ids.size(), 50u);
   EXPECT_EQ(worker.Stderr().find(user_secret), std::string::npos);
   EXPECT_EQ(fleet_.CoordinatorLog().find(user_secret), std::string::npos);
+}
+
+// fetchctl top reads workers, limits, breakers and jobs: the reader may, a
+// submitter (no read role) is refused with the message every command prints,
+// in a terminal as without one, and the terminal is left as it was.
+TEST_F(SecurityTest, TopNeedsTheReadRoleAndSaysSoLikeEveryCommand) {
+  CommandResult reader =
+      RunCommand(fleet_.Fetchctl("top", "read", {"--interval", "100ms"}));
+  EXPECT_EQ(reader.exit_code, 0) << reader.err;
+  EXPECT_NE(reader.out.find("WORKERS (0)"), std::string::npos) << reader.out;
+
+  CommandResult workers = RunCommand(fleet_.Fetchctl("workers", "submit"));
+  ASSERT_EQ(workers.exit_code, 2) << workers.err;
+  EXPECT_NE(workers.err.find("error: permission denied: "), std::string::npos)
+      << workers.err;
+  CommandResult top = RunCommand(fleet_.Fetchctl("top", "submit"));
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_EQ(top.err, workers.err);
+  EXPECT_EQ(top.out, "");
+
+  TmuxSession tmux;
+  std::string command;
+  for (const std::string& arg : fleet_.Fetchctl("top", "submit"))
+    absl::StrAppend(&command, "'", arg, "' ");
+  const std::string& dir = tmux.dir();
+  ASSERT_EQ(tmux.Start(absl::StrCat(command, "2> ", dir, "/err; echo $? > ",
+                                    dir, "/rc.tmp; mv ", dir, "/rc.tmp ", dir,
+                                    "/rc; exec sleep 600"),
+                       100, 30)
+                .exit_code,
+            0);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!std::filesystem::exists(dir + "/rc") && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(50));
+  std::ifstream rc(dir + "/rc"), err(dir + "/err");
+  std::string code((std::istreambuf_iterator<char>(rc)), {});
+  std::string text((std::istreambuf_iterator<char>(err)), {});
+  EXPECT_EQ(code, "2\n");
+  EXPECT_EQ(text, workers.err);
+  EXPECT_EQ(tmux.Format("#{alternate_on} #{cursor_flag}"), "0 1");
 }
 
 // The outsider trial of the issue, replayed: no credential, then a client's
