@@ -1,5 +1,7 @@
 #include "common/server_main.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 
@@ -20,7 +22,11 @@ sigset_t BlockTerminationSignals() {
 std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
                                     const char* component) {
   std::string log_level = "info";
+  std::string log_format = "text";
   flags->String("log-level", &log_level, "debug, info, warning or error");
+  flags->String("log-format", &log_format,
+                "text (for people), json (one object per line) or auto "
+                "(json when stderr is not a terminal)");
   auto args = flags->Parse(argc, argv);
   if (!args.ok()) {
     bool help = absl::IsNotFound(args.status());
@@ -41,7 +47,15 @@ std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
                  log_level.c_str());
     return 2;
   }
+  LogFormat format;
+  if (!ParseLogFormat(log_format, ::isatty(STDERR_FILENO) == 1, &format)) {
+    std::fprintf(stderr,
+                 "error: --log-format: \"%s\" is not text, json or auto\n",
+                 log_format.c_str());
+    return 2;
+  }
   SetLogLevel(level);
+  SetLogFormat(format);
   SetLogComponent(component);
   return std::nullopt;
 }

@@ -18,10 +18,10 @@ namespace fetchfleet {
 // starts.
 sigset_t BlockTerminationSignals();
 
-// ParseServerFlags adds --log-level to `flags`, parses the command line and
-// environment, and sets up logging for `component`. It returns the status
-// main() should exit with now (0 after --help, 2 for a bad flag or a stray
-// argument), or nullopt to go on.
+// ParseServerFlags adds --log-level and --log-format to `flags`, parses the
+// command line and environment, and sets up logging for `component`. It returns
+// the status main() should exit with now (0 after --help, 2 for a bad flag or a
+// stray argument), or nullopt to go on.
 std::optional<int> ParseServerFlags(FlagSet* flags, int argc, char** argv,
                                     const char* component);
 

@@ -88,7 +88,8 @@ void BreakerRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
     std::optional<BreakerConfig> config = Decode(fields[i + 1].str);
     if (!config) {
-      FF_LOG(WARNING) << "ignoring the malformed breaker settings for "
+      FF_LOG(WARNING) << LogField(kLogKey, fields[i].str)
+                      << "ignoring the malformed breaker settings for "
                       << fields[i].str << " in redis";
       continue;
     }

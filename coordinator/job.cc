@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/result_json.h"
+
 namespace fetchfleet::coordinator {
 
 Job::Job(std::string id, v1::JobOptions options, JobLimits limits,
@@ -101,12 +103,56 @@ void Job::AddResult(v1::FetchResult result) {
     ++failed_;
   }
   if (result.attempts() > 1) retries_ += result.attempts() - 1;
+  RecordStats(result);
   rate_wait_ += absl::Milliseconds(result.rate_wait_ms());
   tail_bytes_ += result.body().size();
   undelivered_bytes_ += result.body().size();
   tail_.push_back(std::move(result));
   EvictDelivered();
   MaybeEnd();
+}
+
+void Job::RecordStats(const v1::FetchResult& result) {
+  // A result without an attempt (a bad line, cancelled before it was sent,
+  // refused by an open breaker at once) has no latency to speak of.
+  if (result.attempts() > 0) latency_.Record(result.latency_ms());
+  int kind = result.ok() ? v1::ERROR_NONE : static_cast<int>(result.error());
+  if (kind < 0 || kind >= kOutcomeSlots) kind = kOutcomeSlots - 1;
+  ++outcomes_[kind];
+  int status = result.status();
+  int status_class = status == 0                      ? 0
+                     : status >= 100 && status <= 599 ? status / 100
+                                                      : 6;
+  ++status_classes_[status_class];
+  body_bytes_ += result.body_bytes();
+}
+
+v1::JobStats Job::Stats() const {
+  v1::JobStats stats;
+  stats.set_latency_count(latency_.count());
+  stats.set_latency_p50_ms(latency_.Percentile(0.50));
+  stats.set_latency_p90_ms(latency_.Percentile(0.90));
+  stats.set_latency_p99_ms(latency_.Percentile(0.99));
+  stats.set_latency_max_ms(latency_.max_ms());
+  for (int kind = 0; kind < kOutcomeSlots; ++kind) {
+    if (outcomes_[kind] == 0) continue;
+    const char* name = kind == v1::ERROR_NONE
+                           ? "ok"
+                           : ErrorKindName(static_cast<v1::ErrorKind>(kind));
+    // A failure without an error kind is a worker's mistake: not hidden.
+    if (*name == '\0') name = "unknown";
+    (*stats.mutable_outcomes())[name] += outcomes_[kind];
+  }
+  static constexpr const char* kClasses[] = {"none", "1xx", "2xx",  "3xx",
+                                             "4xx",  "5xx", "other"};
+  for (int c = 0; c < 7; ++c) {
+    if (status_classes_[c] > 0)
+      (*stats.mutable_status_classes())[kClasses[c]] = status_classes_[c];
+  }
+  stats.set_retries(retries_);
+  stats.set_rate_wait_s(absl::ToDoubleSeconds(rate_wait_));
+  stats.set_body_bytes(body_bytes_);
+  return stats;
 }
 
 void Job::Cancel() {
@@ -182,6 +228,7 @@ v1::JobStatus Job::Status() const {
   status.set_elapsed_s(absl::ToDoubleSeconds(now - created_));
   status.set_created_unix_ms(created_unix_ms_);
   status.set_oldest_seq(first_held_seq());
+  *status.mutable_stats() = Stats();
   return status;
 }
 

@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/latency_histogram.h"
 #include "coordinator/user_quota.h"
 #include "proto/fetchfleet.pb.h"
 
@@ -140,12 +141,15 @@ class Job {
   void NotifyListeners();
   bool has_listeners() const { return !listeners_.empty(); }
 
+  // Status: the job's progress and its statistics (JobStats).
   v1::JobStatus Status() const;
   absl::Time ended_at() const { return ended_at_; }
 
  private:
   void MaybeEnd();
   void EvictDelivered();
+  void RecordStats(const v1::FetchResult& result);
+  v1::JobStats Stats() const;
 
   const std::string id_;
   std::string owner_;
@@ -176,6 +180,17 @@ class Job {
   uint64_t ok_ = 0;
   uint64_t failed_ = 0;
   uint64_t retries_ = 0;
+
+  // Statistics (JobStats), from every result added: bounded whatever the
+  // job's size.
+  LatencyHistogram latency_;
+  // Results by ErrorKind (ERROR_NONE: ok); kinds past the enum's end share
+  // the last slot ("unknown").
+  static constexpr int kOutcomeSlots = v1::ErrorKind_MAX + 2;
+  uint64_t outcomes_[kOutcomeSlots] = {};
+  // Results by status class: none (0), 1xx to 5xx, other.
+  uint64_t status_classes_[7] = {};
+  uint64_t body_bytes_ = 0;
 
   std::deque<v1::FetchResult> tail_;
   size_t tail_bytes_ = 0;         // body bytes of every held result

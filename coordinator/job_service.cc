@@ -270,8 +270,10 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(
       return;
     }
     if ((*job)->owner() != who.name)
-      FF_LOG(INFO) << "job " << request->job_id() << " of " << (*job)->owner()
-                   << " cancelled by " << who.name;
+      FF_LOG(INFO) << LogField(kLogJob, request->job_id())
+                   << LogField("owner", (*job)->owner())
+                   << LogField("by", who.name) << "job " << request->job_id()
+                   << " of " << (*job)->owner() << " cancelled by " << who.name;
     absl::StatusOr<v1::JobStatus> status =
         scheduler_->CancelJob(request->job_id());
     if (!status.ok()) {

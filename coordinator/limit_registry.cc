@@ -65,7 +65,8 @@ void LimitRegistry::OnLoaded(absl::StatusOr<RedisReply> reply) {
     }
     std::optional<RateLimit> limit = Decode(fields[i + 1].str);
     if (!limit) {
-      FF_LOG(WARNING) << "ignoring the malformed limit for " << key
+      FF_LOG(WARNING) << LogField(kLogKey, key)
+                      << "ignoring the malformed limit for " << key
                       << " in redis: \"" << fields[i + 1].str << "\"";
       continue;
     }

@@ -18,7 +18,9 @@ void LogRefusal(const grpc::CallbackServerContext& context,
   int64_t now = absl::ToUnixSeconds(absl::Now());
   if (log_second.exchange(now) != now) logged_this_second = 0;
   if (logged_this_second.fetch_add(1) >= kRefusalsLoggedPerSecond) return;
-  FF_LOG(WARNING) << "refused a call from " << context.peer() << ": "
+  FF_LOG(WARNING) << LogField("peer", context.peer())
+                  << LogField("code", absl::StatusCodeToString(why.code()))
+                  << "refused a call from " << context.peer() << ": "
                   << absl::StatusCodeToString(why.code()) << " "
                   << why.message();
 }

@@ -43,7 +43,8 @@ Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
   auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
                                    clock_, absl::ToUnixMillis(WallNow()));
   Job* raw = job.get();
-  FF_LOG(INFO) << "job " << id << " created by " << owner;
+  FF_LOG(INFO) << LogField(kLogJob, id) << LogField("owner", owner) << "job "
+               << id << " created by " << owner;
   if (options_.user_limits.in_flight > 0) {
     std::shared_ptr<InFlightBudget>& budget = owner_budgets_[owner];
     if (budget == nullptr) {
@@ -147,7 +148,8 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
       if (w != workers_.end()) w->second.channel->Send(std::move(message));
     }
     if (!job->interactive())
-      FF_LOG(INFO) << "job " << job->id() << " cancelled";
+      FF_LOG(INFO) << LogField(kLogJob, job->id()) << "job " << job->id()
+                   << " cancelled";
     OnJobEnded(job);
     job->NotifyListeners();
   }
@@ -191,7 +193,20 @@ void Scheduler::OnJobEnded(Job* job) {
   ++(job->state() == v1::JOB_CANCELLED ? counters_.jobs_cancelled
                                        : counters_.jobs_done);
   v1::JobStatus status = job->Status();
-  FF_LOG(INFO) << "job " << job->id()
+  const v1::JobStats& stats = status.stats();
+  FF_LOG(INFO) << LogField(kLogJob, job->id())
+               << LogField("state", job->state() == v1::JOB_CANCELLED
+                                        ? "cancelled"
+                                        : "done")
+               << LogField("ok", status.ok())
+               << LogField("failed", status.failed())
+               << LogField("retries", status.retries())
+               << LogField("elapsed_s", status.elapsed_s())
+               << LogField("latency_p50_ms", stats.latency_p50_ms())
+               << LogField("latency_p99_ms", stats.latency_p99_ms())
+               << LogField("latency_max_ms", stats.latency_max_ms())
+               << LogField("body_bytes", stats.body_bytes()) << "job "
+               << job->id()
                << (job->state() == v1::JOB_CANCELLED ? " cancelled" : " done")
                << ": " << status.ok() << " ok, " << status.failed()
                << " failed, " << status.retries() << " retries in "
@@ -437,7 +452,8 @@ void Scheduler::ResetBreaker(const std::string& key) {
     message.add_breaker_resets(key);
     worker.channel->Send(std::move(message));
   }
-  FF_LOG(INFO) << "breaker " << key << " reset by an operator";
+  FF_LOG(INFO) << LogField(kLogKey, key) << "breaker " << key
+               << " reset by an operator";
 }
 
 void Scheduler::OnBreakerEvent(const WorkerState& worker,
@@ -465,25 +481,36 @@ void Scheduler::OnBreakerEvent(const WorkerState& worker,
     case v1::BREAKER_OPEN:
       ++report.opened;
       if (event.calls() > 0) {
-        FF_LOG(WARNING) << "breaker " << event.key()
-                        << " opened: " << event.failures() << " of "
-                        << event.calls() << " calls failed in the window, on "
+        FF_LOG(WARNING) << LogField(kLogKey, event.key())
+                        << LogField(kLogWorker, worker.name)
+                        << LogField("breaker", "open") << "breaker "
+                        << event.key() << " opened: " << event.failures()
+                        << " of " << event.calls()
+                        << " calls failed in the window, on "
                         << event.failing_workers() << " worker(s); open for "
                         << event.open_ms() << " ms (tripped by " << worker.name
                         << ")";
       } else {
-        FF_LOG(WARNING) << "breaker " << event.key()
+        FF_LOG(WARNING) << LogField(kLogKey, event.key())
+                        << LogField(kLogWorker, worker.name)
+                        << LogField("breaker", "open") << "breaker "
+                        << event.key()
                         << " re-opened: the probe failed; open for "
                         << event.open_ms() << " ms (probe by " << worker.name
                         << ")";
       }
       break;
     case v1::BREAKER_HALF_OPEN:
-      FF_LOG(INFO) << "breaker " << event.key() << " half-open: " << worker.name
+      FF_LOG(INFO) << LogField(kLogKey, event.key())
+                   << LogField(kLogWorker, worker.name)
+                   << LogField("breaker", "half_open") << "breaker "
+                   << event.key() << " half-open: " << worker.name
                    << " sends the one probe";
       break;
     default:
-      FF_LOG(INFO) << "breaker " << event.key()
+      FF_LOG(INFO) << LogField(kLogKey, event.key())
+                   << LogField(kLogWorker, worker.name)
+                   << LogField("breaker", "closed") << "breaker " << event.key()
                    << " closed: the probe succeeded (" << worker.name << ")";
   }
 }
@@ -514,8 +541,9 @@ uint64_t Scheduler::AddWorker(WorkerChannel* channel, std::string name,
   worker.last_seen = clock_->Now();
   worker.last_seen_unix_ms = absl::ToUnixMillis(WallNow());
   health_.AddWorker(id, worker.name);
-  FF_LOG(INFO) << "worker " << worker.name << " (" << worker.peer
-               << ") connected";
+  FF_LOG(INFO) << LogField(kLogWorker, worker.name)
+               << LogField("peer", worker.peer) << "worker " << worker.name
+               << " (" << worker.peer << ") connected";
   v1::CoordinatorMessage welcome;
   welcome.set_heartbeat_interval_ms(
       absl::ToInt64Milliseconds(options_.heartbeat_interval));
@@ -542,7 +570,8 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   worker.reported_in_flight = message.in_flight();
   if (message.draining() && !worker.draining) {
     worker.draining = true;
-    FF_LOG(INFO) << "worker " << worker.name << " is draining";
+    FF_LOG(INFO) << LogField(kLogWorker, worker.name) << "worker "
+                 << worker.name << " is draining";
   }
   bool paused = false;
   for (const v1::KeyPause& pause : message.paused()) {
@@ -551,7 +580,10 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
         pause.retry_after_ms(), absl::ToInt64Milliseconds(kMaxKeyPause));
     absl::Time until = clock_->Now() + absl::Milliseconds(pause_ms);
     if (gate_.Pause(pause.key(), until)) {
-      FF_LOG(INFO) << "rate key " << pause.key() << " paused for " << pause_ms
+      FF_LOG(INFO) << LogField(kLogKey, pause.key())
+                   << LogField(kLogWorker, worker.name)
+                   << LogField("pause_ms", pause_ms) << "rate key "
+                   << pause.key() << " paused for " << pause_ms
                    << " ms (upstream Retry-After, seen by " << worker.name
                    << ")";
       // The key's requests out at workers now wait for the pause: their
@@ -614,8 +646,10 @@ void Scheduler::RemoveWorker(uint64_t worker_id, absl::string_view why) {
   if (it == workers_.end()) return;
   std::vector<Lease> leases = leases_.ReleaseWorker(worker_id);
   if (shutting_down_) why = "the coordinator is shutting down";
-  FF_LOG(INFO) << "worker " << it->second.name << " left (" << why << "); "
-               << leases.size() << " leases back to the queue";
+  FF_LOG(INFO) << LogField(kLogWorker, it->second.name)
+               << LogField("leases", leases.size()) << "worker "
+               << it->second.name << " left (" << why << "); " << leases.size()
+               << " leases back to the queue";
   health_.RemoveWorker(worker_id);
   workers_.erase(it);
   BroadcastLimits();
@@ -699,7 +733,9 @@ void Scheduler::Sweep() {
   for (auto& [worker_id, message] : abandon) {
     auto w = workers_.find(worker_id);
     if (w == workers_.end()) continue;
-    FF_LOG(WARNING) << message.cancelled_size() << " lease(s) of worker "
+    FF_LOG(WARNING) << LogField(kLogWorker, w->second.name)
+                    << LogField("leases", message.cancelled_size())
+                    << message.cancelled_size() << " lease(s) of worker "
                     << w->second.name << " outlived their deadline; requeued";
     health_.OnLeasesExpired(worker_id, message.cancelled_size(),
                             oldest_granted[worker_id], now);

@@ -84,8 +84,9 @@ void WorkerHealth::OnResult(uint64_t worker, const v1::FetchResult& result,
       ++state.probation_reached >= options_.probation_successes) {
     state.on_probation = false;
     state.healthy_since = now;
-    FF_LOG(INFO) << "worker " << state.name << " is healthy again ("
-                 << state.probation_reached
+    FF_LOG(INFO) << LogField(kLogWorker, state.name)
+                 << LogField("health", "healthy") << "worker " << state.name
+                 << " is healthy again (" << state.probation_reached
                  << " results reached their upstreams on probation)";
   }
 }
@@ -123,7 +124,10 @@ void WorkerHealth::Eject(uint64_t worker, State& state, absl::Time now,
   state.stalled_leases = 0;
   for (Bucket& bucket : state.buckets) bucket = Bucket{};
   state.reason = std::move(why);
-  FF_LOG(WARNING) << "worker " << state.name << " ejected for "
+  FF_LOG(WARNING) << LogField(kLogWorker, state.name)
+                  << LogField("health", "ejected")
+                  << LogField("ejected_s", absl::ToDoubleSeconds(period))
+                  << "worker " << state.name << " ejected for "
                   << absl::FormatDuration(period) << ": " << state.reason
                   << "; it gets no new work until then, then a few leases "
                      "on probation";
@@ -137,7 +141,8 @@ std::vector<uint64_t> WorkerHealth::Evaluate(absl::Time now) {
       state.on_probation = true;
       state.probation_reached = 0;
       changed.push_back(id);
-      FF_LOG(INFO) << "worker " << state.name
+      FF_LOG(INFO) << LogField(kLogWorker, state.name)
+                   << LogField("health", "probation") << "worker " << state.name
                    << " back from ejection, on probation ("
                    << options_.probation_leases << " leases at a time until "
                    << options_.probation_successes
@@ -193,8 +198,10 @@ std::vector<uint64_t> WorkerHealth::Evaluate(absl::Time now) {
     state.stalled_leases = 0;
     if (why.empty()) continue;
     if (ejected >= allowed) {
-      FF_LOG(WARNING) << "worker " << state.name << " would be ejected (" << why
-                      << ") but " << ejected
+      FF_LOG(WARNING) << LogField(kLogWorker, state.name)
+                      << LogField("health", "ejection_capped") << "worker "
+                      << state.name << " would be ejected (" << why << ") but "
+                      << ejected
                       << " worker(s) are out already, the most allowed";
       continue;
     }

@@ -143,8 +143,9 @@ WorkerServiceImpl::Connect(grpc::CallbackServerContext* context) {
         ToGrpcStatus(who.status()));
   }
   if (who->via != "open")
-    FF_LOG(INFO) << "worker " << who->name << " (" << who->via
-                 << ") connected from " << context->peer();
+    FF_LOG(INFO) << LogField(kLogWorker, who->name)
+                 << LogField("peer", context->peer()) << "worker " << who->name
+                 << " (" << who->via << ") connected from " << context->peer();
   return new WorkerStreamReactor(loop_, scheduler_, context->peer(),
                                  who->via == "open" ? "" : who->name);
 }

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "fetchctl/exit_codes.h"
+#include "fetchctl/job_stats.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
 namespace fetchfleet::fetchctl {
@@ -16,23 +17,10 @@ namespace {
 
 constexpr auto kCallTimeout = std::chrono::seconds(10);
 
-const char* StateName(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_RUNNING:
-      return "running";
-    case v1::JOB_DONE:
-      return "done";
-    case v1::JOB_CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
-
 void PrintStatus(const v1::JobStatus& s) {
   std::printf("job:        %s\n", s.job_id().c_str());
   std::printf("owner:      %s\n", s.owner().c_str());
-  std::printf("state:      %s\n", StateName(s.state()));
+  std::printf("state:      %s\n", JobStateName(s.state()));
   std::printf("progress:   %llu/%llu%s\n",
               static_cast<unsigned long long>(s.done()),
               static_cast<unsigned long long>(s.total()),
@@ -49,6 +37,7 @@ void PrintStatus(const v1::JobStatus& s) {
   std::printf("elapsed:    %.1f s\n", s.elapsed_s());
   std::printf("oldest seq: %llu (watch --from resumes from here or later)\n",
               static_cast<unsigned long long>(s.oldest_seq()));
+  std::fputs(StatsBlock(s).c_str(), stdout);
 }
 
 }  // namespace
@@ -66,7 +55,7 @@ int ListJobsCommand(const std::shared_ptr<grpc::Channel>& channel) {
   for (const v1::JobStatus& s : response.jobs()) {
     std::string progress = absl::StrFormat("%d/%d", s.done(), s.total());
     std::printf("%-16s %-10s %15s %10llu %10llu %9.1fs  %s\n",
-                s.job_id().c_str(), StateName(s.state()), progress.c_str(),
+                s.job_id().c_str(), JobStateName(s.state()), progress.c_str(),
                 static_cast<unsigned long long>(s.ok()),
                 static_cast<unsigned long long>(s.failed()), s.elapsed_s(),
                 s.owner().c_str());
@@ -83,7 +72,8 @@ using JobMethod = grpc::Status (v1::JobService::Stub::*)(grpc::ClientContext*,
                                                          v1::JobStatus*);
 
 int JobCommand(const std::shared_ptr<grpc::Channel>& channel,
-               const std::string& job_id, JobMethod method) {
+               const std::string& job_id, JobMethod method,
+               bool stats_json = false) {
   auto stub = v1::JobService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
@@ -92,15 +82,19 @@ int JobCommand(const std::shared_ptr<grpc::Channel>& channel,
   v1::JobStatus response;
   grpc::Status status = ((*stub).*method)(&context, ref, &response);
   if (!status.ok()) return ReportError(status);
-  PrintStatus(response);
+  if (stats_json) {
+    std::printf("%s\n", StatsJson(response).c_str());
+  } else {
+    PrintStatus(response);
+  }
   return kExitOk;
 }
 
 }  // namespace
 
 int StatusCommand(const std::shared_ptr<grpc::Channel>& channel,
-                  const std::string& job_id) {
-  return JobCommand(channel, job_id, &v1::JobService::Stub::GetJob);
+                  const std::string& job_id, bool stats_json) {
+  return JobCommand(channel, job_id, &v1::JobService::Stub::GetJob, stats_json);
 }
 
 int CancelCommand(const std::shared_ptr<grpc::Channel>& channel,

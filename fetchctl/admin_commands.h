@@ -15,8 +15,10 @@
 namespace fetchfleet::fetchctl {
 
 int ListJobsCommand(const std::shared_ptr<grpc::Channel>& channel);
+// StatusCommand prints a job's progress and statistics, or with `stats_json`
+// its --stats-json object alone.
 int StatusCommand(const std::shared_ptr<grpc::Channel>& channel,
-                  const std::string& job_id);
+                  const std::string& job_id, bool stats_json);
 int CancelCommand(const std::shared_ptr<grpc::Channel>& channel,
                   const std::string& job_id);
 int WorkersCommand(const std::shared_ptr<grpc::Channel>& channel);

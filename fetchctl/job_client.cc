@@ -17,6 +17,7 @@
 #include "common/result_json.h"
 #include "fetchctl/exit_codes.h"
 #include "fetchctl/interrupt.h"
+#include "fetchctl/job_stats.h"
 #include "fetchctl/progress.h"
 #include "proto/fetchfleet.grpc.pb.h"
 
@@ -191,7 +192,11 @@ class EventPrinter {
                    FormatElapsed(s.elapsed_s()).c_str(), rate.c_str(),
                    waited.c_str(),
                    s.state() == v1::JOB_CANCELLED ? " [cancelled]" : "");
-      return s.failed() > 0 ? kExitSomeFailed : kExitOk;
+      std::fprintf(stderr, "%s\n", StatsSummary(s).c_str());
+      int code = s.failed() > 0 ? kExitSomeFailed : kExitOk;
+      if (!options_.stats_json_path.empty() && !WriteStatsJson(s))
+        code = kExitSomeFailed;
+      return code;
     }
     if (output_closed && write_errno_ == 0) write_errno_ = EPIPE;
     if (write_errno_ != 0) return OutputFailed();
@@ -238,6 +243,26 @@ class EventPrinter {
     }
     write_errno_ = errno != 0 ? errno : EIO;
     return false;
+  }
+
+  // WriteStatsJson writes --stats-json FILE; false (and said) when it could
+  // not.
+  bool WriteStatsJson(const v1::JobStatus& status) {
+    const std::string& path = options_.stats_json_path;
+    FILE* file = std::fopen(path.c_str(), "wb");
+    std::string text = StatsJson(status) + "\n";
+    bool ok = file != nullptr &&
+              std::fwrite(text.data(), 1, text.size(), file) == text.size();
+    int error = errno;
+    if (file != nullptr && std::fclose(file) != 0 && ok) {
+      ok = false;
+      error = errno;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "error: writing --stats-json %s: %s\n", path.c_str(),
+                   std::strerror(error));
+    }
+    return ok;
   }
 
   // OutputFailed: results could not be written; the job goes on without us.

@@ -27,6 +27,9 @@ struct OutputOptions {
   std::string coordinator;  // for messages
   bool submitting = false;  // set by SubmitJob: the input may not all be in
   bool embedded = false;    // fetchctl run: the job ends with this process
+  // --stats-json FILE: the job's statistics as one JSON object, written when
+  // the job ends ("" = not asked).
+  std::string stats_json_path;
 };
 
 // CheckReachable waits briefly for the channel to connect; false when the

@@ -39,7 +39,8 @@ constexpr char kUsage[] =
     "Lines\n"
     "  watch JOB_ID           re-attach to a job's results (--from SEQ)\n"
     "  jobs                   list jobs\n"
-    "  status JOB_ID          one job's progress\n"
+    "  status JOB_ID          one job's progress and statistics "
+    "(--stats-json)\n"
     "  cancel JOB_ID          cancel a job\n"
     "  workers                connected workers\n"
     "  top                    live view: workers, busiest rate keys, breakers, "
@@ -98,6 +99,7 @@ struct JobFlags {
   std::vector<std::string> rates;
   std::vector<std::string> bursts;
   std::string on_open = "fail";
+  std::string stats_json;
 };
 
 void AddJobFlags(FlagSet* flags, JobFlags* job) {
@@ -116,6 +118,9 @@ void AddJobFlags(FlagSet* flags, JobFlags* job) {
                     "the job starts, e.g. api.example=10/s (repeatable)");
   flags->StringList("burst", &job->bursts,
                     "KEY=N: the burst for a --rate key (default 1)");
+  flags->String("stats-json", &job->stats_json,
+                "when the job ends, write its statistics to this file as one "
+                "JSON object");
   flags->String("on-open", &job->on_open,
                 "what a request does at an open circuit breaker: fail "
                 "(circuit_open at once) or wait (up to its attempts' time)");
@@ -203,6 +208,8 @@ int Main(int argc, char** argv) {
   int64_t burst = 1;
   BreakerFlags breaker_flags;
   TopOptions top;
+  bool stats_json = false;
+  std::string log_format = "text";
   FlagSet flags(
       command == "aggregate"
           ? std::string(kAggregateUsage)
@@ -226,12 +233,21 @@ int Main(int argc, char** argv) {
           "let the embedded worker connect to this range (repeatable)");
       flags.Int("max-inflight", &max_inflight,
                 "requests the embedded worker holds at once (1-100000)");
+      flags.String("log-format", &log_format,
+                   "the embedded fleet's warnings on stderr: text, json or "
+                   "auto");
     }
   } else if (command == "watch") {
     flags.Int("from", &from_flag, "first result seq to print");
     flags.String("output", &job.output,
                  "write results to this file instead of stdout");
     flags.Bool("no-progress", &job.no_progress, "no progress bar");
+    flags.String("stats-json", &job.stats_json,
+                 "when the job ends, write its statistics to this file as "
+                 "one JSON object");
+  } else if (command == "status") {
+    flags.Bool("stats-json", &stats_json,
+               "print the job's statistics as one JSON object instead");
   } else if (command == "limits") {
     flags.Int("burst", &burst,
               "limits set: how many may start at once (1-1000000)");
@@ -272,6 +288,22 @@ int Main(int argc, char** argv) {
   output.progress = !job.no_progress && ::isatty(STDERR_FILENO);
   output.coordinator = coordinator;
   output.embedded = command == "run";
+  output.stats_json_path = job.stats_json;
+  if (!job.stats_json.empty()) {
+    if (job.detach)
+      return UsageError(
+          "--stats-json does not go with --detach (the job "
+          "ends after fetchctl returns)");
+    // A path that cannot be written is refused before the job starts, not
+    // found out at its end.
+    FILE* probe = std::fopen(job.stats_json.c_str(), "wb");
+    if (probe == nullptr) {
+      return UsageError(absl::StrCat("--stats-json: cannot write ",
+                                     job.stats_json, ": ",
+                                     std::strerror(errno)));
+    }
+    std::fclose(probe);
+  }
 
   // submit and run read the same job list with the same options.
   v1::JobOptions job_options;
@@ -305,6 +337,12 @@ int Main(int argc, char** argv) {
             absl::StrCat("--allow-cidr: ", cidr.status().message()));
       policy.Allow(*cidr);
     }
+    LogFormat format;
+    if (!ParseLogFormat(log_format, ::isatty(STDERR_FILENO) == 1, &format)) {
+      return UsageError(absl::StrCat("--log-format: \"", log_format,
+                                     "\" is not text, json or auto"));
+    }
+    SetLogFormat(format);
     worker::WorkerOptions worker_options;
     worker_options.name = "local";
     worker_options.max_inflight = max_inflight;
@@ -360,7 +398,8 @@ int Main(int argc, char** argv) {
   if (command == "workers") return WorkersCommand(channel);
   if (command == "top") return TopCommand(channel, top);
   if (!need_args(1, "JOB_ID")) return kExitUsage;
-  if (command == "status") return StatusCommand(channel, (*args)[0]);
+  if (command == "status")
+    return StatusCommand(channel, (*args)[0], stats_json);
   return CancelCommand(channel, (*args)[0]);
 }
 

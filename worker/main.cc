@@ -171,7 +171,9 @@ int main(int argc, char** argv) {
   EventLoop loop;
   worker::Worker worker(&loop, *channel, &policy, options);
   loop.Post([&] { worker.Start(); });
-  FF_LOG(INFO) << "worker " << options.name << " connecting to " << coordinator
+  FF_LOG(INFO) << LogField(kLogWorker, options.name)
+               << LogField("coordinator", coordinator) << "worker "
+               << options.name << " connecting to " << coordinator
                << " (max in flight " << options.max_inflight << ", "
                << options.loops << " fetch loops, rate limits "
                << (options.redis ? "in " + options.redis->ToString()

@@ -70,7 +70,7 @@ void RedisRateLimiter::Pause(absl::string_view key,
                  [name](absl::StatusOr<RedisReply> reply) {
                    if (!reply.ok())
                      FF_LOG(WARNING)
-                         << "pausing " << name
+                         << LogField(kLogKey, name) << "pausing " << name
                          << " in redis: " << reply.status().message();
                  });
 }
@@ -119,7 +119,8 @@ void RedisRateLimiter::OnReserved(const std::string& key,
   if (!reply.ok() || reply->type != RedisReply::Type::kArray ||
       reply->elements.empty()) {
     if (!absl::IsUnavailable(reply.status())) {
-      FF_LOG(WARNING) << "rate limit for " << key << ": "
+      FF_LOG(WARNING) << LogField(kLogKey, key) << "rate limit for " << key
+                      << ": "
                       << (reply.ok() ? "unexpected reply"
                                      : reply.status().message());
     }

@@ -176,7 +176,9 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
   }
   if (back.released_size() > 0) {
     if (!draining_) {
-      FF_LOG(WARNING) << "the coordinator assigned " << back.released_size()
+      FF_LOG(WARNING) << LogField(kLogWorker, options_.name)
+                      << LogField("requests", back.released_size())
+                      << "the coordinator assigned " << back.released_size()
                       << " requests past this worker's credit; handed back";
     }
     link_.Send(std::move(back));
@@ -205,7 +207,9 @@ void Worker::OnDisconnected() {
   // The coordinator re-queues everything this stream held; finishing it would
   // be wasted.
   if (!held_.empty()) {
-    FF_LOG(WARNING) << "lost the coordinator; abandoning " << held_.size()
+    FF_LOG(WARNING) << LogField(kLogWorker, options_.name)
+                    << LogField("requests", held_.size())
+                    << "lost the coordinator; abandoning " << held_.size()
                     << " requests";
   }
   held_.clear();
@@ -249,8 +253,11 @@ void Worker::OnReleased(std::vector<uint64_t> lease_ids) {
   drain_released_ += message.released_size();
   NoteHeld();
   if (++drain_answers_ == shards_.size()) {
-    FF_LOG(INFO) << "draining: handed back " << drain_released_
-                 << " unstarted requests, " << held() << " in flight";
+    FF_LOG(INFO) << LogField(kLogWorker, options_.name)
+                 << LogField("released", drain_released_)
+                 << LogField("in_flight", held()) << "draining: handed back "
+                 << drain_released_ << " unstarted requests, " << held()
+                 << " in flight";
   }
   if (message.released_size() > 0) link_.Send(std::move(message));
   FinishDrainIfIdle();
@@ -289,7 +296,9 @@ void Worker::Drain(absl::AnyInvocable<void()> done) {
   }
   loop_->RunAfter(options_.drain_timeout, [this] {
     if (drain_closing_) return;
-    FF_LOG(WARNING) << "drain timeout: abandoning " << held() << " requests";
+    FF_LOG(WARNING) << LogField(kLogWorker, options_.name)
+                    << LogField("requests", held())
+                    << "drain timeout: abandoning " << held() << " requests";
     OnDisconnected();
   });
   FinishDrainIfIdle();
@@ -300,7 +309,7 @@ void Worker::FinishDrainIfIdle() {
   drain_closing_ = true;
   loop_->CancelTimer(heartbeat_timer_);
   link_.Close([this] {
-    FF_LOG(INFO) << "drained";
+    FF_LOG(INFO) << LogField(kLogWorker, options_.name) << "drained";
     if (drained_) std::move(drained_)();
   });
 }

@@ -149,8 +149,10 @@ absl::StatusOr<std::string> Subprocess::WaitForOutput(const std::string& needle,
 absl::StatusOr<int> Subprocess::WaitForPort(absl::Duration timeout) {
   absl::StatusOr<std::string> rest = WaitForOutput("listening on ", timeout);
   if (!rest.ok()) return rest.status();
+  // In a JSON log line the message's closing quote ends the address.
+  std::string address = rest->substr(0, rest->find('"'));
   int port = 0;
-  if (!absl::SimpleAtoi(rest->substr(rest->rfind(':') + 1), &port)) {
+  if (!absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &port)) {
     return absl::InternalError(
         absl::StrCat("cannot read a port in \"", *rest, "\""));
   }
