@@ -14,7 +14,9 @@
 #include "common/logging.h"
 #include "common/rate_limiter.h"
 #include "common/server_main.h"
+#include "common/tracing.h"
 #include "common/wire_limits.h"
+#include "worker/trace_observer.h"
 #include "worker/worker.h"
 
 namespace {
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
   flags.Double("rate-headroom", &options.rate_headroom,
                "fraction of each rate limit left unspent, slack for network "
                "jitter at an upstream that enforces the same limit (0 to 0.5)");
+  TracingOptions tracing;
+  AddTracingFlags(&flags, &tracing);
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "worker"))
     return *exit_code;
   if (options.loops < 1 || options.loops > 256) {
@@ -142,6 +146,23 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Tracing: the worker's spans go out through one exporter thread.
+  auto exporter = StartExporter(tracing, "fetchfleet-worker", options.name);
+  if (!exporter.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 std::string(exporter.status().message()).c_str());
+    return 2;
+  }
+  std::unique_ptr<worker::TraceObserver> trace_observer;
+  worker::FetchObservers observers;
+  if (*exporter != nullptr) {
+    trace_observer =
+        std::make_unique<worker::TraceObserver>(exporter->get(), options.name);
+    observers.Add(trace_observer.get());
+    options.trace_root_ratio = tracing.sample_ratio;
+  }
+  if (!observers.empty()) options.observer = &observers;
+
   EventLoop loop;
   worker::Worker worker(&loop, *channel, &policy, options);
   loop.Post([&] { worker.Start(); });
@@ -162,5 +183,6 @@ int main(int argc, char** argv) {
   // The loop only stops after a drain, which only starts from the signal
   // thread.
   signal_thread.join();
+  if (*exporter != nullptr) (*exporter)->Shutdown(absl::Seconds(5));
   return 0;
 }

@@ -29,6 +29,7 @@
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
 #include "common/retry_policy.h"
+#include "common/trace_context.h"
 #include "proto/fetchfleet.pb.h"
 #include "worker/circuit_breaker.h"
 #include "worker/curl_fetcher.h"
@@ -50,7 +51,8 @@ class RequestRunner {
 
   RequestRunner(EventLoop* loop, CurlFetcher* fetcher, RateLimiter* limiter,
                 CircuitBreaker* breaker, BackoffConfig backoff,
-                std::string worker_name, Complete on_complete);
+                std::string worker_name, Complete on_complete,
+                FetchObserver* observer = nullptr);
   ~RequestRunner();
 
   void Add(v1::Assignment assignment);
@@ -80,9 +82,14 @@ class RequestRunner {
     EventLoop::TimerId timer = 0;  // pending backoff or slot wait, 0 when none
     absl::Duration rate_wait;      // waited for rate-limit slots, all attempts
     absl::Duration attempt_rate_wait;  // of them, for the current attempt
-    uint64_t probe_token = 0;      // this attempt is its breaker's probe
+    uint64_t probe_token = 0;          // this attempt is its breaker's probe
     // How long it may wait at an open breaker.
     absl::Time breaker_deadline = absl::InfinitePast();
+    // The request's trace context (the parent of its attempts' spans); only
+    // when trace_context is set.
+    bool traced = false;
+    TraceContext trace;
+    uint64_t attempt_span_id = 0;  // the current attempt's span
   };
 
   void CheckBreaker(Task* task);

@@ -49,6 +49,9 @@ struct WorkerOptions {
   // Told about every attempt and result (metrics, traces); may be null.
   // Must outlive the worker.
   FetchObserver* observer = nullptr;
+  // A request that comes without a trace context starts a new sampled trace
+  // with this probability (0: never; set with --otlp-endpoint only).
+  double trace_root_ratio = 0;
 };
 
 // BoundHeartbeatInterval holds the coordinator's heartbeat interval to 50 ms -
