@@ -90,7 +90,12 @@ void OtlpExporter::Shutdown(absl::Duration deadline) {
       wake_.Signal();
     }
   }
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    FF_LOG(INFO) << "trace export: " << exported_.load() << " spans exported, "
+                 << dropped_.load() << " dropped (queue full, export failed "
+                 << "or out of time), " << errors_.load() << " export errors";
+  }
 }
 
 void OtlpExporter::Run() {
