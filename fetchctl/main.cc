@@ -263,6 +263,11 @@ int Main(int argc, char** argv) {
               "limits set: how many may start at once (1-1000000)");
   } else if (command == "breakers") {
     breaker_flags.Register(&flags);
+  } else if (command == "aggregate") {
+    flags.String("traceparent", &job.traceparent,
+                 "W3C traceparent the call's span is a child of");
+    flags.String("tracestate", &job.tracestate,
+                 "W3C tracestate sent with --traceparent");
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
              command != "workers" && command != "aggregate") {
     return UsageError(
@@ -371,7 +376,15 @@ int Main(int argc, char** argv) {
     return BreakersCommand(channel, *args, breaker_flags);
   if (command == "aggregate") {
     if (!need_args(1, "FILE|-")) return kExitUsage;
-    return AggregateCommand(channel, (*args)[0]);
+    if (!job.traceparent.empty() || !job.tracestate.empty()) {
+      absl::StatusOr<TraceContext> context =
+          ParseTraceparent(job.traceparent, job.tracestate);
+      if (!context.ok()) {
+        return UsageError(absl::StrCat("--", context.status().message()));
+      }
+    }
+    return AggregateCommand(channel, (*args)[0], job.traceparent,
+                            job.tracestate);
   }
   if (command == "watch") {
     if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;

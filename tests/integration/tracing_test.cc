@@ -269,8 +269,10 @@ TEST(TracingTest, AggregateCallHasASpanAndOnePerPart) {
       "{\"parts\": [{\"name\": \"a\", \"url\": \"", upstream.Url("/json/a"),
       "\"}, {\"name\": \"b\", \"url\": \"", upstream.Url("/json/b"),
       "\"}], \"deadline_ms\": 5000}");
-  CommandResult run =
-      RunCommand(fleet.Fetchctl({"aggregate", WriteTempFile(doc)}));
+  CommandResult run = RunCommand(
+      fleet.Fetchctl({"aggregate", "--traceparent",
+                      absl::StrCat("00-", kTraceId, "-", kClientSpan, "-01"),
+                      WriteTempFile(doc)}));
   ASSERT_EQ(run.exit_code, 0) << run.err;
   Stop(worker);
   Stop(fleet.coordinator());
@@ -286,7 +288,8 @@ TEST(TracingTest, AggregateCallHasASpanAndOnePerPart) {
     if (s.span["name"] == "fetch attempt") attempts.push_back(s.span);
   }
   ASSERT_NE(call, nullptr);
-  EXPECT_FALSE(call->contains("parentSpanId"));  // a new root
+  EXPECT_EQ(Hex((*call)["traceId"]), kTraceId);
+  EXPECT_EQ(Hex((*call)["parentSpanId"]), kClientSpan);
   ASSERT_EQ(part_span.size(), 2u);
   ASSERT_EQ(attempts.size(), 2u);
   for (const Receiver::Span& s : spans) {
