@@ -15,7 +15,7 @@ DEPS := build-essential cmake ninja-build pkg-config git ca-certificates \
         libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
         libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libhiredis-dev libssl-dev openssl \
         redis-server redis-tools \
-        libgtest-dev libgmock-dev clang-format python3 python3-grpcio \
+        libgtest-dev libgmock-dev clang-format python3 python3-grpcio python3-protobuf \
         prometheus-cpp-dev libcivetweb-dev tmux
 # The benchmark's peers and target.
 BENCH_DEPS := nginx-light wrk curl

@@ -14,6 +14,7 @@
 #include "common/rate_limiter.h"
 #include "common/redact.h"
 #include "common/status_macros.h"
+#include "common/trace_context.h"
 #include "common/wire_limits.h"
 #include "nlohmann/json.hpp"
 
@@ -119,6 +120,13 @@ absl::Status ParseJsonRequest(absl::string_view line,
       request->set_rate_key(value.get<std::string>());
       if (absl::Status ok = CheckRateKey(request->rate_key()); !ok.ok())
         return Invalid(std::string(ok.message()));
+    } else if (key == "traceparent" || key == "tracestate") {
+      if (!value.is_string())
+        return Invalid(absl::StrCat(Quote(key), " must be a string"));
+      if (key == "traceparent")
+        request->set_traceparent(value.get<std::string>());
+      else
+        request->set_tracestate(value.get<std::string>());
     } else if (key == "max_attempts") {
       if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
           value.get<int64_t>() > kMaxAttemptsLimit) {
@@ -138,10 +146,17 @@ absl::Status ParseJsonRequest(absl::string_view line,
       return Invalid(
           absl::StrCat("unknown field ", Quote(key),
                        " (known: id, url, method, headers, body, rate_key, "
-                       "max_attempts, timeout_ms)"));
+                       "max_attempts, timeout_ms, traceparent, tracestate)"));
     }
   }
   if (request->url().empty()) return Invalid("\"url\" is missing");
+  if (!request->tracestate().empty() && request->traceparent().empty())
+    return Invalid("\"tracestate\" needs a \"traceparent\"");
+  if (!request->traceparent().empty()) {
+    absl::StatusOr<TraceContext> context =
+        ParseTraceparent(request->traceparent(), request->tracestate());
+    if (!context.ok()) return context.status();
+  }
   return absl::OkStatus();
 }
 
@@ -219,6 +234,13 @@ absl::Status ValidateJobOptions(const v1::JobOptions& options) {
   }
   if (!v1::OnOpen_IsValid(options.on_open()))
     return Invalid(absl::StrCat("on_open ", options.on_open(), " is unknown"));
+  if (!options.tracestate().empty() && options.traceparent().empty())
+    return Invalid("tracestate needs a traceparent");
+  if (!options.traceparent().empty()) {
+    absl::StatusOr<TraceContext> context =
+        ParseTraceparent(options.traceparent(), options.tracestate());
+    if (!context.ok()) return context.status();
+  }
   return absl::OkStatus();
 }
 

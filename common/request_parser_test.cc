@@ -115,9 +115,38 @@ INSTANTIATE_TEST_SUITE_P(
                 v1::ERROR_INVALID_REQUEST, "CONNECT is not allowed"},
         BadLine{"{\"url\": \"http://a.example/\", \"method\": \"TRACE\"}",
                 v1::ERROR_INVALID_REQUEST, "TRACE is not allowed"},
+        BadLine{"{\"url\": \"http://a.example/\", \"traceparent\": "
+                "\"00-00000000000000000000000000000000-00f067aa0ba902b7-01\"}",
+                v1::ERROR_INVALID_REQUEST, "trace-id is all zeros"},
+        BadLine{"{\"url\": \"http://a.example/\", \"traceparent\": 7}",
+                v1::ERROR_INVALID_REQUEST, "\"traceparent\" must be a string"},
+        BadLine{"{\"url\": \"http://a.example/\", \"tracestate\": \"a=1\"}",
+                v1::ERROR_INVALID_REQUEST, "needs a \"traceparent\""},
         BadLine{"{\"url\": \"http://a.example/\", \"x\": " +
                     std::string(100000, '[') + std::string(100000, ']') + "}",
                 v1::ERROR_INVALID_REQUEST, "deeper than 64 levels"}));
+
+TEST(RequestParserTest, TraceContextIsKept) {
+  ParsedLine p = Parse(
+      "{\"url\": \"http://a.example/\", \"traceparent\": "
+      "\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\", "
+      "\"tracestate\": \"rojo=1\"}");
+  ASSERT_EQ(p.kind, ParsedLine::Kind::kRequest) << p.error.error_message();
+  EXPECT_EQ(p.request.traceparent(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(p.request.tracestate(), "rojo=1");
+}
+
+TEST(RequestParserTest, JobTraceparentIsValidated) {
+  v1::JobOptions options;
+  options.set_traceparent("00-xyz");
+  EXPECT_FALSE(ValidateJobOptions(options).ok());
+  options.set_traceparent(
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_TRUE(ValidateJobOptions(options).ok());
+  options.set_tracestate("no-equals");
+  EXPECT_FALSE(ValidateJobOptions(options).ok());
+}
 
 // Fields are read in name order; an error in one sorting before "id" used to
 // lose the id.

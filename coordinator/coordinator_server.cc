@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/loop_call.h"
+#include "common/trace_metrics.h"
 #include "common/wire_limits.h"
 
 namespace fetchfleet::coordinator {
@@ -69,9 +70,16 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   self->serving_ = true;
   if (!self->options_.metrics_listen.empty()) {
     CoordinatorServer* raw = self.get();
-    auto metrics_server = MetricsServer::Start(self->options_.metrics_listen,
-                                               self->metrics_.collectables(),
-                                               [raw] { return raw->Ready(); });
+    std::vector<std::shared_ptr<prometheus::Collectable>> collectables =
+        self->metrics_.collectables();
+    if (const OtlpExporter* exporter =
+            self->options_.scheduler.tracing.exporter;
+        exporter != nullptr) {
+      collectables.push_back(TraceExporterMetrics(exporter));
+    }
+    auto metrics_server =
+        MetricsServer::Start(self->options_.metrics_listen, collectables,
+                             [raw] { return raw->Ready(); });
     if (!metrics_server.ok()) return metrics_server.status();
     self->metrics_server_ = *std::move(metrics_server);
   }

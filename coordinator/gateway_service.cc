@@ -2,7 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/trace_context.h"
 #include "coordinator/aggregate.h"
+#include "coordinator/job_trace.h"
 #include "coordinator/rpc_guard.h"
 
 namespace fetchfleet::coordinator {
@@ -15,7 +17,7 @@ class AggregateCall final : public JobListener {
   AggregateCall(EventLoop* loop, Scheduler* scheduler,
                 CoordinatorMetrics* metrics, AggregatePlan plan,
                 std::string owner, grpc::ServerUnaryReactor* reactor,
-                v1::AggregateResponse* response)
+                v1::AggregateResponse* response, JobTrace trace)
       : loop_(loop),
         scheduler_(scheduler),
         metrics_(metrics),
@@ -24,12 +26,24 @@ class AggregateCall final : public JobListener {
         reactor_(reactor),
         response_(response),
         started_(loop->Now()),
-        outcomes_(plan_.parts.size()) {}
+        outcomes_(plan_.parts.size()),
+        trace_(std::move(trace)) {}
 
   void Start() {
     std::vector<v1::FetchRequest> requests;
-    for (const AggregatePart& part : plan_.parts)
+    for (const AggregatePart& part : plan_.parts) {
       requests.push_back(part.request);
+      if (trace_.active()) {
+        // Each part is a span of the call's trace; its attempts are the
+        // part's children.
+        TraceContext part_context = ChildContext(trace_.context());
+        part_spans_.push_back(part_context.span_id);
+        if (requests.back().traceparent().empty()) {
+          requests.back().set_traceparent(FormatTraceparent(part_context));
+          requests.back().set_tracestate(part_context.tracestate);
+        }
+      }
+    }
     v1::JobOptions options;
     options.set_on_open(v1::ON_OPEN_FAIL);  // a part at an open breaker falls
                                             // back at once
@@ -81,9 +95,47 @@ class AggregateCall final : public JobListener {
         degraded += part.degraded() ? 1 : 0;
       metrics_->OnAggregate(elapsed, response_->ok(), degraded);
     }
+    ExportSpans();
     scheduler_->quota().EndAggregate(owner_);
     reactor_->Finish(grpc::Status::OK);
     delete this;
+  }
+
+  // ExportSpans records the call's span and one per part.
+  void ExportSpans() {
+    if (!trace_.recording()) return;
+    absl::Time start = trace_.started();
+    otlp::trace::v1::Span call = trace_.NewJobSpan(
+        "aggregate", start + absl::Milliseconds(response_->latency_ms()));
+    SetAttribute(&call, "fetchfleet.aggregate.parts",
+                 static_cast<int64_t>(plan_.parts.size()));
+    SetAttribute(&call, "fetchfleet.aggregate.ok", response_->ok());
+    SetAttribute(&call, "fetchfleet.job.owner", owner_);
+    if (!response_->ok()) SetError(&call, "a required part failed");
+    trace_.Export(std::move(call));
+    for (size_t i = 0; i < part_spans_.size() &&
+                       i < static_cast<size_t>(response_->parts_size());
+         ++i) {
+      const v1::AggregatePartResult& part = response_->parts(i);
+      TraceContext context = trace_.context();
+      context.span_id = part_spans_[i];
+      otlp::trace::v1::Span span =
+          NewSpan("aggregate part", context, trace_.context().span_id, start,
+                  start + absl::Milliseconds(part.latency_ms()));
+      SetAttribute(&span, "fetchfleet.part.name", part.name());
+      SetAttribute(&span, "fetchfleet.part.required", part.required());
+      SetAttribute(&span, "fetchfleet.part.ok", part.ok());
+      SetAttribute(&span, "fetchfleet.part.degraded", part.degraded());
+      if (part.status() > 0) {
+        SetAttribute(&span, "http.response.status_code",
+                     static_cast<int64_t>(part.status()));
+      }
+      if (!part.ok()) {
+        SetAttribute(&span, "error.type", part.error());
+        SetError(&span, part.error_message());
+      }
+      trace_.Export(std::move(span));
+    }
   }
 
   EventLoop* const loop_;
@@ -100,6 +152,8 @@ class AggregateCall final : public JobListener {
   uint64_t next_seq_ = 1;
   EventLoop::TimerId deadline_timer_ = 0;
   bool finished_ = false;
+  const JobTrace trace_;
+  std::vector<uint64_t> part_spans_;  // when traced, one per part
 };
 
 }  // namespace
@@ -117,8 +171,18 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
                                  std::string(plan.status().message())));
     return reactor;
   }
+  if (!request->traceparent().empty() || !request->tracestate().empty()) {
+    absl::StatusOr<TraceContext> parent =
+        ParseTraceparent(request->traceparent(), request->tracestate());
+    if (!parent.ok()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   std::string(parent.status().message())));
+      return reactor;
+    }
+  }
   loop_->Post([this, reactor, response, owner = who->name,
-               plan = *std::move(plan)]() mutable {
+               plan = *std::move(plan), traceparent = request->traceparent(),
+               tracestate = request->tracestate()]() mutable {
     if (scheduler_->interactive_jobs() >= kMaxConcurrentCalls) {
       reactor->Finish(
           grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -132,7 +196,11 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
       return;
     }
     (new AggregateCall(loop_, scheduler_, metrics_, std::move(plan),
-                       std::move(owner), reactor, response))
+                       std::move(owner), reactor, response)) JobTrace trace =
+        JobTrace::Start(scheduler_->options().tracing, traceparent, tracestate,
+                        absl::Now(), /*per_request=*/false);
+    (new AggregateCall(loop_, scheduler_, std::move(plan), std::move(owner),
+                       reactor, response, std::move(trace)))
         ->Start();
   });
   return reactor;

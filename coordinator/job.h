@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/latency_histogram.h"
+#include "coordinator/job_trace.h"
 #include "coordinator/user_quota.h"
 #include "proto/fetchfleet.pb.h"
 
@@ -64,6 +65,9 @@ class Job {
   bool interactive() const { return interactive_; }
   void set_interactive() { interactive_ = true; }
   const v1::JobOptions& options() const { return options_; }
+  // The job's trace context and span (README, "Tracing").
+  const JobTrace& trace() const { return trace_; }
+  void set_trace(JobTrace trace) { trace_ = std::move(trace); }
   v1::JobState state() const { return state_; }
   bool ended() const {
     return state_ == v1::JOB_DONE || state_ == v1::JOB_CANCELLED;
@@ -162,6 +166,7 @@ class Job {
   absl::Time ended_at_ = absl::InfiniteFuture();
   bool interactive_ = false;
   bool end_taken_ = false;
+  JobTrace trace_;
 
   v1::JobState state_ = v1::JOB_RUNNING;
   bool input_closed_ = false;

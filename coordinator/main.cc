@@ -1,6 +1,7 @@
 // fetchfleet-coordinator: parses flags, starts a CoordinatorServer, waits for
 // SIGTERM/SIGINT.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -9,6 +10,7 @@
 #include "common/logging.h"
 #include "common/redis_client.h"
 #include "common/server_main.h"
+#include "common/tracing.h"
 #include "coordinator/coordinator_server.h"
 
 int main(int argc, char** argv) {
@@ -82,10 +84,22 @@ int main(int argc, char** argv) {
                "redis://[[user]:password@]host:port[/db] (user: a Redis 6+ "
                "ACL user; percent-encode @ and : in the password; unset: in "
                "this process)");
+  TracingOptions tracing;
+  AddTracingFlags(&flags, &tracing);
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "coordinator"))
     return *exit_code;
 
   if (!ParseRedisFlag(redis, &options.redis)) return 2;
+  // Tracing: job and Aggregate spans go out through one exporter thread.
+  auto exporter = StartExporter(tracing, "fetchfleet-coordinator",
+                                absl::StrCat("coordinator-", getpid()));
+  if (!exporter.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 std::string(exporter.status().message()).c_str());
+    return 2;
+  }
+  options.scheduler.tracing.exporter = exporter->get();
+  options.scheduler.tracing.sample_ratio = tracing.sample_ratio;
   auto server = coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     FF_LOG(ERROR) << server.status().message();
@@ -121,6 +135,7 @@ int main(int argc, char** argv) {
   FF_LOG(INFO) << "signal " << signal_number << ": shutting down (grace "
                << absl::FormatDuration(shutdown_grace) << ")";
   (*server)->Shutdown(shutdown_grace);
+  if (*exporter != nullptr) (*exporter)->Shutdown(absl::Seconds(5));
   FF_LOG(INFO) << "stopped";
   return 0;
 }

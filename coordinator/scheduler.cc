@@ -43,6 +43,8 @@ Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
   auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
                                    clock_, absl::ToUnixMillis(WallNow()));
   Job* raw = job.get();
+  raw->set_trace(JobTrace::Start(options_.tracing, raw->options().traceparent(),
+                                 raw->options().tracestate(), WallNow()));
   FF_LOG(INFO) << LogField(kLogJob, id) << LogField("owner", owner) << "job "
                << id << " created by " << owner;
   if (options_.user_limits.in_flight > 0) {
@@ -75,6 +77,7 @@ void Scheduler::AddInput(Job* job, std::vector<ParsedLine> lines,
                          InputStream* stream) {
   for (ParsedLine& line : lines) {
     if (line.kind == ParsedLine::Kind::kRequest) {
+      job->trace().Stamp(&line.request);
       job->AddRequest(std::move(line.request));
     } else if (line.kind == ParsedLine::Kind::kError) {
       job->CountInput();
@@ -211,8 +214,30 @@ void Scheduler::OnJobEnded(Job* job) {
                << ": " << status.ok() << " ok, " << status.failed()
                << " failed, " << status.retries() << " retries in "
                << status.elapsed_s() << " s";
+  ExportJobSpan(*job, status);
   // Jobs are forgotten only by Sweep, never here: callers may still hold this
   // pointer.
+}
+
+void Scheduler::ExportJobSpan(const Job& job, const v1::JobStatus& status) {
+  const JobTrace& trace = job.trace();
+  if (!trace.recording()) return;
+  otlp::trace::v1::Span span = trace.NewJobSpan("job", WallNow());
+  SetAttribute(&span, "fetchfleet.job.id", job.id());
+  SetAttribute(&span, "fetchfleet.job.owner", job.owner());
+  SetAttribute(&span, "fetchfleet.job.state",
+               job.state() == v1::JOB_CANCELLED ? "cancelled" : "done");
+  SetAttribute(&span, "fetchfleet.job.requests",
+               static_cast<int64_t>(status.total()));
+  SetAttribute(&span, "fetchfleet.job.ok", static_cast<int64_t>(status.ok()));
+  SetAttribute(&span, "fetchfleet.job.failed",
+               static_cast<int64_t>(status.failed()));
+  SetAttribute(&span, "fetchfleet.job.retries",
+               static_cast<int64_t>(status.retries()));
+  SetAttribute(&span, "fetchfleet.job.rate_wait_s", status.rate_wait_s());
+  if (job.state() == v1::JOB_CANCELLED)
+    SetError(&span, "the job was cancelled");
+  trace.Export(std::move(span));
 }
 
 void Scheduler::ForgetOldJobs() {

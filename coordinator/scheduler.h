@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/request_parser.h"
 #include "coordinator/job.h"
+#include "coordinator/job_trace.h"
 #include "coordinator/key_gate.h"
 #include "coordinator/lease_plan.h"
 #include "coordinator/lease_table.h"
@@ -74,6 +75,8 @@ struct SchedulerOptions {
   size_t ended_jobs_kept = 100;
   UserLimits user_limits;
   absl::Duration ended_job_ttl = absl::Hours(1);
+  // Job and Aggregate spans, and the trace context jobs' requests carry.
+  TraceSettings tracing;
 };
 
 class Scheduler {
@@ -215,6 +218,8 @@ class Scheduler {
   void EndLeaseWithResult(Lease& lease, v1::FetchResult result);
   // OnJobEnded does a job's end bookkeeping, once; a job not ended is left.
   void OnJobEnded(Job* job);
+  // ExportJobSpan sends a batch job's span when it is recorded.
+  void ExportJobSpan(const Job& job, const v1::JobStatus& status);
   void ResumeInputs();
   // EndLease tells the gate a request for `key` came back, and lets parked
   // requests for the key go.

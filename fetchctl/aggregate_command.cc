@@ -17,7 +17,8 @@
 namespace fetchfleet::fetchctl {
 
 int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
-                     const std::string& path) {
+                     const std::string& path, const std::string& traceparent,
+                     const std::string& tracestate) {
   std::string document;
   if (path == "-") {
     document.assign(std::istreambuf_iterator<char>(std::cin),
@@ -51,6 +52,8 @@ int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
                        std::chrono::milliseconds(deadline_ms + 10000));
   v1::AggregateRequest request;
   request.set_json(document);
+  request.set_traceparent(traceparent);
+  request.set_tracestate(tracestate);
   v1::AggregateResponse response;
   grpc::Status status = stub->Aggregate(&context, request, &response);
   if (!status.ok()) return ReportError(status);

@@ -12,7 +12,10 @@ namespace fetchfleet::fetchctl {
 // AggregateCommand sends the document in `path` ("-": stdin). Exit status: 0
 // the call succeeded (optional parts may have fallen back), 1 a required part
 // failed, 2 bad input, 3 coordinator unreachable.
+// `traceparent` and `tracestate` (validated, may be empty) put the call in a
+// trace.
 int AggregateCommand(const std::shared_ptr<grpc::Channel>& channel,
-                     const std::string& path);
+                     const std::string& path, const std::string& traceparent,
+                     const std::string& tracestate);
 
 }  // namespace fetchfleet::fetchctl

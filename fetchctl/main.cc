@@ -18,6 +18,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/request_parser.h"
+#include "common/trace_context.h"
 #include "common/wire_limits.h"
 #include "fetchctl/admin_commands.h"
 #include "fetchctl/aggregate_command.h"
@@ -100,6 +101,9 @@ struct JobFlags {
   std::vector<std::string> bursts;
   std::string on_open = "fail";
   std::string stats_json;
+  std::string traceparent;
+  std::string tracestate;
+  bool trace = false;
 };
 
 void AddJobFlags(FlagSet* flags, JobFlags* job) {
@@ -124,6 +128,14 @@ void AddJobFlags(FlagSet* flags, JobFlags* job) {
   flags->String("on-open", &job->on_open,
                 "what a request does at an open circuit breaker: fail "
                 "(circuit_open at once) or wait (up to its attempts' time)");
+  flags->String("traceparent", &job->traceparent,
+                "W3C traceparent the job's span is a child of (its requests "
+                "and their upstreams carry the trace)");
+  flags->String("tracestate", &job->tracestate,
+                "W3C tracestate sent with --traceparent or --trace");
+  flags->Bool("trace", &job->trace,
+              "start a new sampled trace for the job and print its trace id "
+              "on stderr");
 }
 
 absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
@@ -155,6 +167,25 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
   options.set_concurrency(job.concurrency);
   options.set_include_headers(job.headers);
   options.set_body_cap_bytes(job.max_body);
+  if (job.trace && !job.traceparent.empty())
+    return absl::InvalidArgumentError(
+        "--trace and --traceparent exclude each other");
+  if (!job.tracestate.empty() && !job.trace && job.traceparent.empty())
+    return absl::InvalidArgumentError(
+        "--tracestate needs --traceparent or --trace");
+  std::string traceparent = job.traceparent;
+  if (job.trace)
+    traceparent = FormatTraceparent(NewRootContext(/*sampled=*/true));
+  if (!traceparent.empty()) {
+    absl::StatusOr<TraceContext> context =
+        ParseTraceparent(traceparent, job.tracestate);
+    if (!context.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", context.status().message()));
+    }
+    options.set_traceparent(traceparent);
+    options.set_tracestate(job.tracestate);
+  }
   return options;
 }
 
@@ -256,6 +287,11 @@ int Main(int argc, char** argv) {
   } else if (command == "top") {
     flags.Duration("interval", &top.interval,
                    "time between refreshes (100ms to 1m)");
+  } else if (command == "aggregate") {
+    flags.String("traceparent", &job.traceparent,
+                 "W3C traceparent the call's span is a child of");
+    flags.String("tracestate", &job.tracestate,
+                 "W3C tracestate sent with --traceparent");
   } else if (command != "jobs" && command != "status" && command != "cancel" &&
              command != "workers" && command != "aggregate") {
     return UsageError(
@@ -316,6 +352,12 @@ int Main(int argc, char** argv) {
     if (!options.ok())
       return UsageError(std::string(options.status().message()));
     job_options = *options;
+    if (job.trace) {
+      // Printed before the job runs, so the trace can be looked up while it
+      // does.
+      std::fprintf(stderr, "trace %s\n",
+                   job_options.traceparent().substr(3, 32).c_str());
+    }
     auto parsed = ParseRateFlags(job.rates, job.bursts);
     if (!parsed.ok()) return UsageError(std::string(parsed.status().message()));
     limits = *std::move(parsed);
@@ -388,7 +430,15 @@ int Main(int argc, char** argv) {
     return BreakersCommand(channel, *args, breaker_flags);
   if (command == "aggregate") {
     if (!need_args(1, "FILE|-")) return kExitUsage;
-    return AggregateCommand(channel, (*args)[0]);
+    if (!job.traceparent.empty() || !job.tracestate.empty()) {
+      absl::StatusOr<TraceContext> context =
+          ParseTraceparent(job.traceparent, job.tracestate);
+      if (!context.ok()) {
+        return UsageError(absl::StrCat("--", context.status().message()));
+      }
+    }
+    return AggregateCommand(channel, (*args)[0], job.traceparent,
+                            job.tracestate);
   }
   if (command == "watch") {
     if (!need_args(1, "JOB_ID [--from SEQ]")) return kExitUsage;

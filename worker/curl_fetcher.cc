@@ -231,11 +231,27 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
                      static_cast<curl_off_t>(t->body.size()));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
   }
+  bool traced = !settings.traceparent.empty();
   for (const v1::Header& header : request.headers()) {
+    // One request carries one trace context: the propagated one wins.
+    if (traced && (absl::EqualsIgnoreCase(header.name(), "traceparent") ||
+                   absl::EqualsIgnoreCase(header.name(), "tracestate"))) {
+      continue;
+    }
     std::string line = header.value().empty()
                            ? absl::StrCat(header.name(), ";")
                            : absl::StrCat(header.name(), ": ", header.value());
     t->request_headers = curl_slist_append(t->request_headers, line.c_str());
+  }
+  if (traced) {
+    t->request_headers = curl_slist_append(
+        t->request_headers,
+        absl::StrCat("traceparent: ", settings.traceparent).c_str());
+    if (!settings.tracestate.empty()) {
+      t->request_headers = curl_slist_append(
+          t->request_headers,
+          absl::StrCat("tracestate: ", settings.tracestate).c_str());
+    }
   }
   // curl adds "Expect: 100-continue" to larger bodies; it costs a round trip
   // for nothing.

@@ -64,6 +64,10 @@ struct AttemptResult {
 struct AttemptSettings {
   bool include_headers = false;
   uint64_t body_cap_bytes = 1 << 20;
+  // W3C trace context headers for this attempt (empty: none). When set they
+  // replace any traceparent/tracestate among the request's own headers.
+  std::string traceparent;
+  std::string tracestate;
 };
 
 class CurlFetcher {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/trace_context.h"
 #include "proto/fetchfleet.pb.h"
 #include "worker/curl_fetcher.h"
 
@@ -30,6 +31,10 @@ struct AttemptReport {
   bool probe = false;
   // Another attempt follows (after a backoff).
   bool will_retry = false;
+  // The request's trace context (its parent span) and this attempt's span
+  // id, as sent upstream in traceparent; null and 0 when not traced.
+  const TraceContext* trace = nullptr;
+  uint64_t span_id = 0;
 };
 
 class FetchObserver {

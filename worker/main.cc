@@ -15,7 +15,10 @@
 #include "common/metrics_server.h"
 #include "common/rate_limiter.h"
 #include "common/server_main.h"
+#include "common/trace_metrics.h"
+#include "common/tracing.h"
 #include "common/wire_limits.h"
+#include "worker/trace_observer.h"
 #include "worker/worker.h"
 
 namespace {
@@ -86,6 +89,8 @@ int main(int argc, char** argv) {
   flags.String("metrics-listen", &metrics_listen,
                "serve /metrics, /healthz and /readyz over plain HTTP on "
                "HOST:PORT (empty: off)");
+  TracingOptions tracing;
+  AddTracingFlags(&flags, &tracing);
   if (auto exit_code = ParseServerFlags(&flags, argc, argv, "worker"))
     return *exit_code;
   if (options.loops < 1 || options.loops > 256) {
@@ -147,6 +152,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Tracing: the worker's spans go out through one exporter thread.
+  auto exporter = StartExporter(tracing, "fetchfleet-worker", options.name);
+  if (!exporter.ok()) {
+    std::fprintf(stderr, "%s\n",
+                 std::string(exporter.status().message()).c_str());
+    return 2;
+  }
   // Telemetry hears every attempt through one observer list.
   worker::WorkerMetrics metrics;
   worker::FetchObservers observers;
@@ -154,7 +166,11 @@ int main(int argc, char** argv) {
   if (!metrics_listen.empty()) {
     observers.Add(&metrics);
     options.metrics = &metrics;
-    auto started = MetricsServer::Start(metrics_listen, {metrics.registry()},
+    std::vector<std::shared_ptr<prometheus::Collectable>> collectables = {
+        metrics.registry()};
+    if (*exporter != nullptr)
+      collectables.push_back(TraceExporterMetrics(exporter->get()));
+    auto started = MetricsServer::Start(metrics_listen, collectables,
                                         [&metrics] { return metrics.Ready(); });
     if (!started.ok()) {
       FF_LOG(ERROR) << started.status().message();
@@ -165,6 +181,13 @@ int main(int argc, char** argv) {
     FF_LOG(INFO) << "metrics, /healthz and /readyz on "
                  << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
                  << metrics_server->port();
+  }
+  std::unique_ptr<worker::TraceObserver> trace_observer;
+  if (*exporter != nullptr) {
+    trace_observer =
+        std::make_unique<worker::TraceObserver>(exporter->get(), options.name);
+    observers.Add(trace_observer.get());
+    options.trace_root_ratio = tracing.sample_ratio;
   }
   if (!observers.empty()) options.observer = &observers;
 
@@ -190,5 +213,6 @@ int main(int argc, char** argv) {
   // The loop only stops after a drain, which only starts from the signal
   // thread.
   signal_thread.join();
+  if (*exporter != nullptr) (*exporter)->Shutdown(absl::Seconds(5));
   return 0;
 }

@@ -64,6 +64,16 @@ void RequestRunner::Add(v1::Assignment assignment) {
   task->request = std::move(*assignment.mutable_request());
   task->settings.include_headers = assignment.include_headers();
   task->settings.body_cap_bytes = assignment.body_cap_bytes();
+  if (!task->request.traceparent().empty()) {
+    // Validated by the coordinator; a value that does not parse is dropped
+    // rather than sent on.
+    absl::StatusOr<TraceContext> trace = ParseTraceparent(
+        task->request.traceparent(), task->request.tracestate());
+    if (trace.ok()) {
+      task->traced = true;
+      task->trace = *std::move(trace);
+    }
+  }
   if (assignment.breaker_wait_ms() > 0) {
     task->breaker_deadline =
         loop_->Now() + absl::Milliseconds(assignment.breaker_wait_ms());
@@ -188,6 +198,13 @@ void RequestRunner::StartAttempt(Task* task) {
   if (task->attempts == 0)
     BudgetFor(task->request.rate_key()).OnFirstAttempt(loop_->Now());
   ++task->attempts;
+  if (task->traced) {
+    // Each attempt is its own span; the upstream sees it as the parent.
+    TraceContext attempt = task->trace;
+    attempt.span_id = task->attempt_span_id = NewSpanId();
+    task->settings.traceparent = FormatTraceparent(attempt);
+    task->settings.tracestate = task->trace.tracestate;
+  }
   uint64_t lease_id = task->lease_id;
   task->fetch = fetcher_->Start(task->request, task->settings,
                                 [this, lease_id](AttemptResult r) {
@@ -230,6 +247,8 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
       .rate_wait = task->attempt_rate_wait,
       .probe = probe,
       .will_retry = retry,
+      .trace = task->traced ? &task->trace : nullptr,
+      .span_id = task->attempt_span_id,
   });
   task->attempt_rate_wait = absl::ZeroDuration();
   if (IsRetryable(attempt.outcome) &&

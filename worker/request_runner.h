@@ -29,6 +29,7 @@
 #include "common/event_loop.h"
 #include "common/rate_limiter.h"
 #include "common/retry_policy.h"
+#include "common/trace_context.h"
 #include "proto/fetchfleet.pb.h"
 #include "worker/circuit_breaker.h"
 #include "worker/curl_fetcher.h"
@@ -84,6 +85,11 @@ class RequestRunner {
     uint64_t probe_token = 0;          // this attempt is its breaker's probe
     // How long it may wait at an open breaker.
     absl::Time breaker_deadline = absl::InfinitePast();
+    // The request's trace context (the parent of its attempts' spans); only
+    // when trace_context is set.
+    bool traced = false;
+    TraceContext trace;
+    uint64_t attempt_span_id = 0;  // the current attempt's span
   };
 
   void CheckBreaker(Task* task);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "common/trace_context.h"
 #include "worker/redis_breaker.h"
 
 namespace fetchfleet::worker {
@@ -187,6 +188,12 @@ void Worker::OnMessage(const v1::CoordinatorMessage& message) {
 }
 
 void Worker::Assign(v1::Assignment assignment) {
+  if (options_.trace_root_ratio > 0 &&
+      assignment.request().traceparent().empty() &&
+      SampleRatio(options_.trace_root_ratio)) {
+    assignment.mutable_request()->set_traceparent(
+        FormatTraceparent(NewRootContext(/*sampled=*/true)));
+  }
   size_t shard = std::min_element(shard_load_.begin(), shard_load_.end()) -
                  shard_load_.begin();
   ++shard_load_[shard];

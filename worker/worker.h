@@ -53,6 +53,9 @@ struct WorkerOptions {
   // Told the worker's connection state, held requests and Redis round trips;
   // may be null. Must outlive the worker.
   WorkerMetrics* metrics = nullptr;
+  // A request that comes without a trace context starts a new sampled trace
+  // with this probability (0: never; set with --otlp-endpoint only).
+  double trace_root_ratio = 0;
 };
 
 // BoundHeartbeatInterval holds the coordinator's heartbeat interval to 50 ms -
