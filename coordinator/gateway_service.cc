@@ -195,12 +195,11 @@ grpc::ServerUnaryReactor* GatewayServiceImpl::Aggregate(
       reactor->Finish(ToGrpcStatus(room));
       return;
     }
-    (new AggregateCall(loop_, scheduler_, metrics_, std::move(plan),
-                       std::move(owner), reactor, response)) JobTrace trace =
+    JobTrace trace =
         JobTrace::Start(scheduler_->options().tracing, traceparent, tracestate,
                         absl::Now(), /*per_request=*/false);
-    (new AggregateCall(loop_, scheduler_, std::move(plan), std::move(owner),
-                       reactor, response, std::move(trace)))
+    (new AggregateCall(loop_, scheduler_, metrics_, std::move(plan),
+                       std::move(owner), reactor, response, std::move(trace)))
         ->Start();
   });
   return reactor;
