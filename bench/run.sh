@@ -2,7 +2,8 @@
 # make bench: the fleet side by side with its peers, in one run, against the same local nginx.
 #   1. fleet end to end: fetchctl -> coordinator -> 1 worker -> nginx -> JSON Lines (N URLs)
 #      and again with TLS to the coordinator, mTLS for the worker and a token for fetchctl,
-#      and again with metrics on (--metrics-listen, scraped every second)
+#      and again with metrics on (--metrics-listen, scraped every second), and with tracing
+#      to an OTLP receiver at 1% and 100% sampling
 #   2. curl --parallel --parallel-max 64 over the same N URLs
 #   3. wrk -t2 -c64 on the same nginx for a fixed time
 #   4. the rate limiter: decisions/s and Redis round trips per decision at 1k/s, 50k/s and
@@ -166,6 +167,33 @@ series=$(for p in $metrics_ports; do curl -sf "http://127.0.0.1:$p/metrics"; don
 echo "fleet without metrics, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
 echo "fleet with metrics (scraped every 1 s, $series series), 3 runs alternated: ${metrics_runs[*]} req/s (median $metrics_median)"
 echo "ratio fleet metrics on / off (medians): $(python3 -c "print(f'{$metrics_median / $plain_median:.3f}x')")"
+
+# --- the cost of tracing: fleets exporting spans over OTLP/gRPC to a real receiver (the test
+# suite's: Debian's grpcio serving the vendored OTLP protos), sampling 1% and 100% of the
+# requests, each alternated with the plain fleet. At 100% the receiver, on the same two
+# cores, falls behind and the workers' bounded queues drop spans (counted below).
+src=$(cd "$(dirname "$0")/.." && pwd)
+python3 "$src/tests/integration/otlp_receiver.py" "$src/proto" /dev/null > "$work/otlp.log" 2>&1 &
+pids+=($!)
+otlp="127.0.0.1:$(wait_port "$work/otlp.log")"
+for ratio in 0.01 1; do
+  start_fleet "trace-$ratio" --otlp-endpoint "$otlp" --trace-sample-ratio "$ratio"
+  trace_coordinator=$coordinator trace_worker_pid=${pids[-1]} trace_coordinator_pid=$coordinator_pid
+  coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
+  head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$trace_coordinator" submit --no-progress - >/dev/null 2>&1
+  plain_runs=() trace_runs=()
+  for _ in 1 2 3; do
+    plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
+    trace_runs+=("$(timed_job "$work/cmp-trace.jsonl" "$trace_coordinator")")
+  done
+  kill -TERM "$trace_worker_pid" "$trace_coordinator_pid"
+  wait "$trace_worker_pid" "$trace_coordinator_pid" 2>/dev/null || true
+  plain_median=$(median "${plain_runs[@]}")
+  trace_median=$(median "${trace_runs[@]}")
+  echo "fleet without tracing, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
+  echo "fleet tracing $ratio of requests, 3 runs alternated: ${trace_runs[*]} req/s (median $trace_median); worker $(grep -o 'trace export: .*' "$work/worker-trace-$ratio.log" | tail -n1)"
+  echo "ratio fleet tracing $ratio / off (medians): $(python3 -c "print(f'{$trace_median / $plain_median:.3f}x')")"
+done
 
 # --- curl --parallel over the same URLs
 sed 's/^/url = /; a output = "/dev/null"' "$work/urls.txt" > "$work/curl.cfg"
