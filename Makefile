@@ -74,7 +74,7 @@ test-asan: deps
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFETCHFLEET_TSAN=ON
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
-	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan/suppressions.txt" \
+	TSAN_OPTIONS="halt_on_error=1 history_size=7 suppressions=$(CURDIR)/tests/tsan/suppressions.txt" \
 	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j 2
 
 # fuzz: the libFuzzer targets (fuzz/), built with clang-14, ASan and UBSan in their

@@ -72,22 +72,22 @@ OtlpExporter::OtlpExporter(Options options, std::unique_ptr<SpanSink> sink)
 OtlpExporter::~OtlpExporter() { Shutdown(absl::Seconds(5)); }
 
 void OtlpExporter::Export(Span span) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (stopping_ || queue_.size() >= options_.queue_spans) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   queue_.push_back(std::move(span));
-  if (queue_.size() >= options_.batch_spans) wake_.Signal();
+  if (queue_.size() >= options_.batch_spans) wake_.notify_one();
 }
 
 void OtlpExporter::Shutdown(absl::Duration deadline) {
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (!stopping_) {
       stopping_ = true;
       flush_deadline_ = absl::Now() + deadline;
-      wake_.Signal();
+      wake_.notify_one();
     }
   }
   if (thread_.joinable()) {
@@ -104,10 +104,13 @@ void OtlpExporter::Run() {
     absl::Time deadline;
     bool last = false;
     {
-      absl::MutexLock lock(&mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       absl::Time wake_at = absl::Now() + options_.batch_interval;
       while (!stopping_ && queue_.size() < options_.batch_spans) {
-        if (wake_.WaitWithDeadline(&mu_, wake_at)) break;  // timed out
+        if (wake_.wait_for(lock,
+                           absl::ToChronoMicroseconds(wake_at - absl::Now())) ==
+            std::cv_status::timeout)
+          break;  // timed out
       }
       size_t n = std::min(queue_.size(), options_.batch_spans);
       for (size_t i = 0; i < n; ++i) {

@@ -13,9 +13,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -78,11 +80,13 @@ class OtlpExporter {
 
   const Options options_;
   const std::unique_ptr<SpanSink> sink_;
-  absl::Mutex mu_;
-  absl::CondVar wake_;
-  std::deque<otlp::trace::v1::Span> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time flush_deadline_ ABSL_GUARDED_BY(mu_);
+  // std::mutex, not absl::Mutex: ThreadSanitizer sees pthread's locking even
+  // in Debian's uninstrumented libraries, so the handoff is checked.
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<otlp::trace::v1::Span> queue_;  // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  absl::Time flush_deadline_;                // guarded by mu_
   std::atomic<uint64_t> exported_{0};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> errors_{0};

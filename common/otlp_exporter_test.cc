@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/trace_context.h"
 #include "gtest/gtest.h"
@@ -25,13 +25,13 @@ class HeldSink final : public SpanSink {
                     absl::Time /*deadline*/) override {
     if (!entered_.HasBeenNotified()) entered_.Notify();
     release_.WaitForNotification();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     requests_.push_back(request);
     return absl::OkStatus();
   }
   absl::Notification entered_;
   absl::Notification release_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::vector<ExportTraceServiceRequest> requests_;
 };
 
@@ -64,7 +64,7 @@ TEST(OtlpExporterTest, FullQueueDropsAndCounts) {
   EXPECT_EQ(exporter.spans_dropped(), 5u);
   EXPECT_EQ(exporter.export_errors(), 0u);
   // Batches hold at most batch_spans, each with the resource.
-  absl::MutexLock lock(&held->mu_);
+  std::lock_guard<std::mutex> lock(held->mu_);
   size_t spans = 0;
   for (const ExportTraceServiceRequest& r : held->requests_) {
     ASSERT_EQ(r.resource_spans_size(), 1);
