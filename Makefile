@@ -66,6 +66,7 @@ test-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFETCHFLEET_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan/suppressions.txt \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
 # ThreadSanitizer over every test, our binaries built with TSan. Debian's gRPC, protobuf and

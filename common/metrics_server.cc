@@ -1,6 +1,8 @@
 #include "common/metrics_server.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
 
 #include <cstring>
 
@@ -39,9 +41,29 @@ absl::StatusOr<std::string> CivetPorts(const std::string& listen) {
   if (host.empty() || host == "0.0.0.0" || host == "*") {
     return absl::StrCat(port);
   }
+  // civetweb binds addresses, not names: "localhost" is the one name with an
+  // answer everywhere; any other is refused here rather than by a bind error.
+  if (host == "localhost") return absl::StrCat("127.0.0.1:", port);
   if (host.find(':') != std::string::npos && host.front() != '[') {
     return absl::InvalidArgumentError(absl::StrCat(
         "--metrics-listen ", listen, ": put an IPv6 host in brackets"));
+  }
+  std::string address = host;
+  int family = AF_INET;
+  if (host.front() == '[') {
+    if (host.back() != ']') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics-listen ", listen, ": unclosed '['"));
+    }
+    address = host.substr(1, host.size() - 2);
+    family = AF_INET6;
+  }
+  unsigned char parsed[sizeof(in6_addr)];
+  if (inet_pton(family, address.c_str(), parsed) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics-listen ", listen,
+        ": the host must be an IP address (e.g. 0.0.0.0:9090, "
+        "127.0.0.1:9090, [::]:9090) or localhost"));
   }
   return absl::StrCat(host, ":", port);
 }
@@ -61,12 +83,14 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   if (!ports.ok()) return ports.status();
   std::unique_ptr<MetricsServer> self(
       new MetricsServer(std::move(collectables), std::move(ready)));
-  // Two threads: a scrape and a probe at once. Requests are small and answered
-  // whole; a client that sends nothing is cut off after the timeout.
+  // Four threads: probes are answered from atomics at once, a scrape may wait
+  // up to 2 s for the coordinator's loop, so a slow scrape or two never keep
+  // the kubelet's /healthz waiting. Requests are small and answered whole; a
+  // client that sends nothing is cut off after the timeout.
   const char* options[] = {"listening_ports",
                            ports->c_str(),
                            "num_threads",
-                           "2",
+                           "4",
                            "request_timeout_ms",
                            "10000",
                            "enable_keep_alive",
@@ -77,7 +101,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   // civetweb prints its own errors to stderr through log_message; returning 1
   // keeps them out (the Start error below says what failed).
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
-  self->context_ = mg_start(&callbacks, nullptr, options);
+  // Every request is answered by begin_request, which is in place before the
+  // first connection is accepted (a handler set after mg_start is not).
+  callbacks.begin_request = [](mg_connection* connection) {
+    return HandleRequest(connection,
+                         mg_get_request_info(connection)->user_data);
+  };
+  self->context_ = mg_start(&callbacks, self.get(), options);
   if (self->context_ == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("--metrics-listen ", listen,
@@ -87,8 +117,6 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   mg_server_port bound[4];
   if (mg_get_server_ports(self->context_, 4, bound) >= 1)
     self->port_ = bound[0].port;
-  mg_set_request_handler(self->context_, "/", &MetricsServer::HandleRequest,
-                         self.get());
   return self;
 }
 

@@ -6,7 +6,7 @@
 //   GET /readyz    200 "ready" when the readiness check says so, else 503 with
 //                  its reason (readiness: the pod gets traffic)
 //
-// It runs on civetweb's own threads (two), never on a fetch or scheduler
+// It runs on civetweb's own threads (four), never on a fetch or scheduler
 // loop; a scrape costs the hot path nothing but the collectables' reads.
 // Plain HTTP without authentication: bind it where only the scraper and the
 // kubelet reach it (the pod's address, a NetworkPolicy).

@@ -3,8 +3,12 @@
 #include <curl/curl.h>
 
 #include <atomic>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/counter.h"
@@ -74,12 +78,52 @@ TEST(MetricsServerTest, ServesMetricsAndProbes) {
   EXPECT_EQ(Get(port, "/metrics", /*post=*/true).code, 405);
 }
 
+// SlowCollectable: a scrape that takes `delay` (a coordinator whose loop is
+// busy answers its census late).
+class SlowCollectable : public prometheus::Collectable {
+ public:
+  explicit SlowCollectable(absl::Duration delay) : delay_(delay) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    absl::SleepFor(delay_);
+    return {};
+  }
+
+ private:
+  absl::Duration delay_;
+};
+
+TEST(MetricsServerTest, ProbesAreAnsweredWhileScrapesAreSlow) {
+  auto server = MetricsServer::Start(
+      "127.0.0.1:0", {std::make_shared<SlowCollectable>(absl::Seconds(2))},
+      [] { return Readiness{true, ""}; });
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  // Two scrapes at once, both held for 2 s.
+  std::vector<std::thread> scrapes;
+  for (int i = 0; i < 2; ++i)
+    scrapes.emplace_back([port] { EXPECT_EQ(Get(port, "/metrics").code, 200); });
+  absl::SleepFor(absl::Milliseconds(300));  // both are being answered
+  absl::Time start = absl::Now();
+  EXPECT_EQ(Get(port, "/healthz").code, 200);
+  EXPECT_EQ(Get(port, "/readyz").code, 200);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  for (std::thread& scrape : scrapes) scrape.join();
+}
+
 TEST(MetricsServerTest, BadAddressesAreNamed) {
   auto bad = MetricsServer::Start("localhost", {}, nullptr);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("want HOST:PORT"));
   EXPECT_FALSE(MetricsServer::Start("127.0.0.1:99999", {}, nullptr).ok());
   EXPECT_FALSE(MetricsServer::Start("::1:9090", {}, nullptr).ok());
+  auto name = MetricsServer::Start("metrics.example:9090", {}, nullptr);
+  ASSERT_FALSE(name.ok());
+  EXPECT_THAT(name.status().message(), HasSubstr("must be an IP address"));
+
+  // localhost is the loopback address; [::1] is IPv6's.
+  auto local = MetricsServer::Start("localhost:0", {}, nullptr);
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(Get((*local)->port(), "/healthz").code, 200);
 
   auto first = MetricsServer::Start("127.0.0.1:0", {}, nullptr);
   ASSERT_TRUE(first.ok());

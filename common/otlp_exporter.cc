@@ -143,6 +143,8 @@ void OtlpExporter::Send(std::deque<Span>* batch, absl::Time deadline) {
                      options_.service_name);
   SetStringAttribute(resource->add_attributes(), "service.instance.id",
                      options_.service_instance_id);
+  SetStringAttribute(resource->add_attributes(), "service.version",
+                     FETCHFLEET_VERSION);
   otlp::trace::v1::ScopeSpans* scope = resource_spans->add_scope_spans();
   scope->mutable_scope()->set_name("fetchfleet");
   for (Span& span : *batch) *scope->add_spans() = std::move(span);

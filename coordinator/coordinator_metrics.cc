@@ -4,6 +4,7 @@
 #include <grpcpp/support/interceptor.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 
@@ -110,6 +111,12 @@ class PerKey {
   void Touch(const std::string& key) { values_.try_emplace(key, 0.0); }
   void Emit(MetricFamily* family) const {
     for (const auto& [key, value] : values_) Add(family, {{"key", key}}, value);
+  }
+  // Emit with each value mapped (values kept in another order for max).
+  template <typename Map>
+  void Emit(MetricFamily* family, Map map) const {
+    for (const auto& [key, value] : values_)
+      Add(family, {{"key", key}}, map(value));
   }
 
  private:
@@ -235,36 +242,52 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
     out.push_back(std::move(family));
   }
 
-  // Breakers: state per labelled key (other: the worst), trips, and how many
-  // keys are in each state.
-  PerKey state(&labelled, true), trips(&labelled, false);
+  // Breakers: state per labelled key (other: the worst, open above
+  // half-open above closed), opens, and how many keys are in each state.
+  // State values 0 closed, 1 open, 2 half-open; severities 0, 2, 1.
+  constexpr double kSeverity[3] = {0, 2, 1};
+  constexpr double kStateOfSeverity[3] = {0, 2, 1};
+  PerKey severity(&labelled, true);
+  std::map<std::string, double> opens;
   for (const v1::BreakerSetting& setting :
        scheduler.breaker_table().settings()) {
     if (labelled.count(setting.key()) > 0) {
-      state.Touch(setting.key());
-      trips.Touch(setting.key());
+      severity.Touch(setting.key());
+      opens.try_emplace(setting.key(), 0.0);
     }
   }
   uint64_t by_state[3] = {0, 0, 0};
   for (const auto& [key, report] : scheduler.breaker_reports()) {
     int s = std::clamp(static_cast<int>(report.event.state()), 0, 2);
     ++by_state[s];
-    state.Put(key, s);
-    trips.Put(key, static_cast<double>(report.opened));
+    severity.Put(key, kSeverity[s]);
   }
+  // Opens are counted apart from the reports (which a reset or a prune
+  // forgets), so each series only grows; other is what no labelled key had.
+  double labelled_opens = 0;
+  for (const auto& [key, count] : scheduler.breaker_opens()) {
+    if (labelled.count(key) == 0) continue;
+    opens[key] = static_cast<double>(count);
+    labelled_opens += static_cast<double>(count);
+  }
+  opens["other"] =
+      static_cast<double>(scheduler.breaker_opens_total()) - labelled_opens;
   MetricFamily state_family = NewFamily(
       "fetchfleet_breaker_state",
       "Circuit breaker state per key: 0 closed, 1 open, 2 half-open (as "
-      "workers last reported it).",
+      "workers last reported it; other: the worst of the rest).",
       MetricType::Gauge);
-  state.Emit(&state_family);
+  severity.Emit(&state_family, [&](double v) {
+    return kStateOfSeverity[std::clamp(static_cast<int>(v), 0, 2)];
+  });
   out.push_back(std::move(state_family));
-  MetricFamily trips_family =
-      NewFamily("fetchfleet_breaker_opened_total",
-                "Times each key's breaker opened (trips and failed probes).",
-                MetricType::Counter);
-  trips.Emit(&trips_family);
-  out.push_back(std::move(trips_family));
+  MetricFamily opens_family = NewFamily(
+      "fetchfleet_breaker_opened_total",
+      "Times each key's breaker opened (trips and failed probes) since the "
+      "coordinator started.",
+      MetricType::Counter);
+  for (const auto& [key, count] : opens) Add(&opens_family, {{"key", key}}, count);
+  out.push_back(std::move(opens_family));
   MetricFamily breakers =
       NewFamily("fetchfleet_breakers",
                 "Keys whose breaker workers have reported, by last state.",
@@ -331,10 +354,19 @@ class CoordinatorMetrics::SchedulerCollector final
 
   std::vector<MetricFamily> Collect() const override {
     const Scheduler* scheduler = scheduler_;
-    std::optional<std::vector<MetricFamily>> census =
-        CallOnLoop<std::vector<MetricFamily>>(
-            loop_, [scheduler] { return TakeCensus(*scheduler); },
-            kCensusTimeout);
+    // At most one census waits on the loop: when a stalled loop made the last
+    // scrape give up, the next ones do not queue more behind it.
+    std::optional<std::vector<MetricFamily>> census;
+    if (!census_pending_->exchange(true)) {
+      census = CallOnLoop<std::vector<MetricFamily>>(
+          loop_,
+          [scheduler, pending = census_pending_] {
+            std::vector<MetricFamily> families = TakeCensus(*scheduler);
+            pending->store(false);
+            return families;
+          },
+          kCensusTimeout);
+    }
     std::vector<MetricFamily> out =
         census ? *std::move(census) : std::vector<MetricFamily>();
     MetricFamily ok = NewFamily(
@@ -350,6 +382,8 @@ class CoordinatorMetrics::SchedulerCollector final
  private:
   EventLoop* const loop_;
   const Scheduler* const scheduler_;
+  const std::shared_ptr<std::atomic<bool>> census_pending_ =
+      std::make_shared<std::atomic<bool>>(false);
 };
 
 CoordinatorMetrics::CoordinatorMetrics(EventLoop* loop,

@@ -3,9 +3,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
-#include "common/loop_call.h"
 #include "common/trace_metrics.h"
 #include "common/wire_limits.h"
 
@@ -88,6 +90,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     raw->ScheduleTlsCheck();
     raw->limits_.Start();
     raw->breakers_.Start();
+    raw->PublishReadiness();
   });
   return self;
 }
@@ -117,20 +120,34 @@ void CoordinatorServer::ScheduleTlsCheck() {
   });
 }
 
-Readiness CoordinatorServer::Ready() {
+namespace {
+int64_t SteadyNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void CoordinatorServer::PublishReadiness() {
+  redis_connected_ = !options_.redis || limits_.redis_connected();
+  loop_heartbeat_ns_ = SteadyNanos();
+  loop_.RunAfter(absl::Milliseconds(500), [this] { PublishReadiness(); });
+}
+
+Readiness CoordinatorServer::Ready() const {
   if (!serving_) return {false, "shutting down"};
-  std::optional<Readiness> answer = CallOnLoop<Readiness>(
-      &loop_,
-      [this]() -> Readiness {
-        if (options_.redis && !limits_.redis_connected()) {
-          return {false,
-                  "Redis " + options_.redis->ToString() + " is not connected"};
-        }
-        return {true, ""};
-      },
-      absl::Seconds(2));
-  if (!answer) return {false, "the scheduler's loop did not answer in 2 s"};
-  return *answer;
+  int64_t heartbeat = loop_heartbeat_ns_;
+  if (heartbeat == 0) return {false, "starting"};
+  absl::Duration silent = absl::Nanoseconds(SteadyNanos() - heartbeat);
+  if (silent > absl::Seconds(2)) {
+    return {false, absl::StrCat("the scheduler's loop has not run for ",
+                                absl::FormatDuration(absl::Trunc(
+                                    silent, absl::Milliseconds(100))))};
+  }
+  if (!redis_connected_) {
+    return {false, "Redis " + options_.redis->ToString() + " is not connected"};
+  }
+  return {true, ""};
 }
 
 void CoordinatorServer::Shutdown(absl::Duration grace) {

@@ -65,9 +65,13 @@ class CoordinatorServer {
                     std::unique_ptr<Authenticator> auth);
   void ScheduleSweep();
   void ScheduleTlsCheck();
-  // Ready: serving and not shutting down, its loop answering, and Redis
-  // connected when configured.
-  Readiness Ready();
+  // PublishReadiness runs on the loop twice a second: it stamps the loop's
+  // heartbeat and whether Redis is connected, so Ready reads two atomics and
+  // a probe never waits on the loop.
+  void PublishReadiness();
+  // Ready: serving and not shutting down, its loop running (a heartbeat in
+  // the last 2 s), and Redis connected when configured.
+  Readiness Ready() const;
 
   CoordinatorOptions options_;
   std::unique_ptr<Authenticator> auth_;
@@ -84,6 +88,8 @@ class CoordinatorServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_server_;
   std::atomic<bool> serving_{false};
+  std::atomic<int64_t> loop_heartbeat_ns_{0};  // steady clock; 0: not yet
+  std::atomic<bool> redis_connected_{false};
   std::thread loop_thread_;
   int port_ = 0;
   bool shut_down_ = false;

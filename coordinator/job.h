@@ -97,6 +97,10 @@ class Job {
   uint64_t undelivered() const { return next_seq_ - 1 - delivered_seq_; }
   uint64_t delivered_seq() const { return delivered_seq_; }
   size_t parked_count() const { return parked_count_; }
+  // Requests waiting for a worker that are not parked, and those leased: what
+  // Status() says without building it (a metrics census reads these per job).
+  size_t unparked_pending_count() const { return pending_.size(); }
+  uint64_t in_flight() const { return in_flight_; }
   size_t undelivered_bytes() const { return undelivered_bytes_; }
   size_t held_bytes() const { return tail_bytes_; }
 

@@ -44,6 +44,10 @@ class JobTrace {
   // recording: the job's span is recorded and will be exported.
   bool recording() const { return active_ && exporter_ != nullptr && sampled_; }
   const TraceContext& context() const { return context_; }
+  // trace_id: the trace's 32 hex digits for log lines; empty without one.
+  std::string trace_id() const {
+    return active_ ? context_.TraceIdHex() : std::string();
+  }
   uint64_t parent_span_id() const { return parent_span_id_; }
   absl::Time started() const { return started_; }
 

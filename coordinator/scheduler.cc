@@ -45,7 +45,9 @@ Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
   Job* raw = job.get();
   raw->set_trace(JobTrace::Start(options_.tracing, raw->options().traceparent(),
                                  raw->options().tracestate(), WallNow()));
-  FF_LOG(INFO) << LogField(kLogJob, id) << LogField("owner", owner) << "job "
+  FF_LOG(INFO) << LogField(kLogJob, id)
+               << LogTraceId(raw->trace().trace_id())
+               << LogField("owner", owner) << "job "
                << id << " created by " << owner;
   if (options_.user_limits.in_flight > 0) {
     std::shared_ptr<InFlightBudget>& budget = owner_budgets_[owner];
@@ -151,8 +153,9 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
       if (w != workers_.end()) w->second.channel->Send(std::move(message));
     }
     if (!job->interactive())
-      FF_LOG(INFO) << LogField(kLogJob, job->id()) << "job " << job->id()
-                   << " cancelled";
+      FF_LOG(INFO) << LogField(kLogJob, job->id())
+                   << LogTraceId(job->trace().trace_id()) << "job "
+                   << job->id() << " cancelled";
     OnJobEnded(job);
     job->NotifyListeners();
   }
@@ -198,6 +201,7 @@ void Scheduler::OnJobEnded(Job* job) {
   v1::JobStatus status = job->Status();
   const v1::JobStats& stats = status.stats();
   FF_LOG(INFO) << LogField(kLogJob, job->id())
+               << LogTraceId(job->trace().trace_id())
                << LogField("state", job->state() == v1::JOB_CANCELLED
                                         ? "cancelled"
                                         : "done")
@@ -481,6 +485,20 @@ void Scheduler::ResetBreaker(const std::string& key) {
                << " reset by an operator";
 }
 
+void Scheduler::CountBreakerOpen(const std::string& key) {
+  ++breaker_opens_total_;
+  auto it = breaker_opens_.find(key);
+  if (it != breaker_opens_.end()) {
+    ++it->second;
+    return;
+  }
+  bool configured = limits().count(key) > 0;
+  for (const v1::BreakerSetting& setting : breakers_.settings())
+    configured = configured || setting.key() == key;
+  if (configured && breaker_opens_.size() < kMaxBreakerReports)
+    breaker_opens_[key] = 1;
+}
+
 void Scheduler::OnBreakerEvent(const WorkerState& worker,
                                const v1::BreakerEvent& event) {
   // Each change is reported by the one worker whose call made it, so this
@@ -505,6 +523,7 @@ void Scheduler::OnBreakerEvent(const WorkerState& worker,
   switch (event.state()) {
     case v1::BREAKER_OPEN:
       ++report.opened;
+      CountBreakerOpen(event.key());
       if (event.calls() > 0) {
         FF_LOG(WARNING) << LogField(kLogKey, event.key())
                         << LogField(kLogWorker, worker.name)
@@ -716,11 +735,9 @@ Scheduler::Census Scheduler::TakeCensus() const {
         ++census.jobs_done;
         break;
     }
-    // A job's status counts its parked requests as pending too.
-    v1::JobStatus status = job->Status();
     census.requests_parked += job->parked_count();
-    census.requests_pending += status.pending() - job->parked_count();
-    census.requests_leased += status.in_flight();
+    census.requests_pending += job->unparked_pending_count();
+    census.requests_leased += job->in_flight();
   }
   absl::Time now = clock_->Now();
   for (const auto& [id, worker] : workers_) {

@@ -140,6 +140,13 @@ class Scheduler {
     return breaker_reports_;
   }
   uint64_t breaker_changes() const { return breaker_changes_; }
+  // Times breakers opened since the coordinator started: per key for keys
+  // that had a limit or breaker settings when it happened (never forgotten,
+  // so the counts only grow), and over all keys.
+  const std::map<std::string, uint64_t>& breaker_opens() const {
+    return breaker_opens_;
+  }
+  uint64_t breaker_opens_total() const { return breaker_opens_total_; }
   // The breaker settings operators made (keys not listed use the defaults).
   const v1::BreakerTable& breaker_table() const { return breakers_; }
 
@@ -227,6 +234,7 @@ class Scheduler {
   void ReleaseParked(const std::string& key);
   void BroadcastLimits();
   void OnBreakerEvent(const WorkerState& worker, const v1::BreakerEvent& event);
+  void CountBreakerOpen(const std::string& key);
   // MarkReady notes that an interactive job has requests waiting again.
   void MarkReady(Job* job);
   uint32_t LiveWorkers() const;
@@ -271,6 +279,8 @@ class Scheduler {
   v1::BreakerTable breakers_;
   std::map<std::string, BreakerReport> breaker_reports_;
   uint64_t breaker_changes_ = 0;
+  std::map<std::string, uint64_t> breaker_opens_;
+  uint64_t breaker_opens_total_ = 0;
   uint64_t dropped_results_ = 0;
   Counters counters_;
   WorkerHealth health_;

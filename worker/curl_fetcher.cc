@@ -22,7 +22,8 @@ struct CurlFetcher::Transfer {
   AttemptResult result;
   std::string
       blocked_message;  // set when the egress policy refused a connection
-  absl::Time started;   // when Start was called
+  absl::Time started;   // when Start was called, on the loop's clock
+  absl::Time started_wall;  // the same instant on the wall clock
   // The current response's status line was read, and its blank line ending
   // the headers (a redirect or 1xx starts a new response).
   bool in_headers = false;
@@ -172,6 +173,7 @@ uint64_t CurlFetcher::Start(const v1::FetchRequest& request,
   t->settings = settings;
   t->done = std::move(done);
   t->started = loop_->Now();
+  t->started_wall = absl::Now();
   t->easy = TakeEasy();
   CURL* e = t->easy;
   if (e == nullptr) {
@@ -298,6 +300,7 @@ void CurlFetcher::FailSoon(uint64_t id, AttemptResult result) {
                     auto it = transfers_.find(id);
                     if (it == transfers_.end()) return;
                     Done done = std::move(it->second->done);
+                    result.started = it->second->started_wall;
                     transfers_.erase(it);
                     done(std::move(result));
                   });
@@ -342,7 +345,7 @@ void CurlFetcher::Expire(uint64_t id) {
           : "Timeout was reached (waiting for a connection to the host)";
   absl::Duration elapsed = loop_->Now() - t->started;
   result.latency_ms = absl::ToDoubleMilliseconds(elapsed);
-  result.started = t->started;
+  result.started = t->started_wall;
   result.timings = ReadTimings(t->easy, elapsed);
   Done done = std::move(t->done);
   transfers_.erase(it);
@@ -493,7 +496,7 @@ void CurlFetcher::Finish(Transfer* t, CURLcode code) {
   // is 0 for a transfer that timed out before it began.
   absl::Duration elapsed = loop_->Now() - t->started;
   result.latency_ms = absl::ToDoubleMilliseconds(elapsed);
-  result.started = t->started;
+  result.started = t->started_wall;
   result.timings = ReadTimings(t->easy, elapsed);
   result.outcome.http_status = static_cast<int>(status);
   result.outcome.retry_after = absl::Seconds(retry_after_s);

@@ -57,7 +57,9 @@ struct AttemptResult {
   bool truncated = false;
   std::vector<v1::Header> headers;
   double latency_ms = 0;
-  absl::Time started;  // when Start was called
+  // Wall-clock time Start was called: where the attempt's span begins (the
+  // loop's clock is monotonic, good for durations but not for timestamps).
+  absl::Time started;
   AttemptTimings timings;
 };
 

@@ -126,6 +126,9 @@ void RequestRunner::OnRefused(Task* task, absl::Time retry_at) {
   observer_->OnBreakerRefused(task->request);
   AttemptResult refused;
   refused.outcome.error = v1::ERROR_CIRCUIT_OPEN;
+  // Refused after attempts: the result's latency is the last attempt's (a
+  // refusal takes no time; 0 would pull the job's percentiles down).
+  refused.latency_ms = task->last_latency_ms;
   const std::string& key = task->request.rate_key();
   if (task->breaker_deadline != absl::InfinitePast()) {
     refused.error_message =
@@ -217,6 +220,7 @@ void RequestRunner::OnAttemptDone(uint64_t lease_id, AttemptResult attempt) {
   if (it == tasks_.end()) return;
   Task* task = it->second.get();
   task->fetch = 0;
+  task->last_latency_ms = attempt.latency_ms;
   const AttemptOutcome& outcome = attempt.outcome;
   const std::string& key = task->request.rate_key();
   CallOutcome call = ClassifyForBreaker(

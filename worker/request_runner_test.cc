@@ -210,6 +210,21 @@ TEST_F(RequestRunnerTest, OpenBreakerFailsFastWithoutAttempts) {
   EXPECT_EQ(runner_.refused(), 1u);
 }
 
+// Requests whose first attempts tripped the breaker have their retries
+// refused: their results keep the last real attempt's latency, not a 0 that
+// would pull the job's percentiles down.
+TEST_F(RequestRunnerTest, RefusedAfterAnAttemptKeepsItsLatency) {
+  Run(Requests(10, {server_.Url("/status/500"), 3}));
+  int refused_after_attempts = 0;
+  for (const auto& [lease, result] : results_) {
+    if (result.error() != v1::ERROR_CIRCUIT_OPEN || result.attempts() == 0)
+      continue;
+    ++refused_after_attempts;
+    EXPECT_GT(result.latency_ms(), 0) << result.ShortDebugString();
+  }
+  EXPECT_GT(refused_after_attempts, 0);
+}
+
 // With a wait allowed, a refused request waits out the open period, becomes
 // the probe, and its success closes the breaker for the rest.
 TEST_F(RequestRunnerTest, WaitingRequestsProbeOnceAndProceed) {

@@ -254,6 +254,48 @@ TEST(MetricsTest, CountersSayExactlyWhatAKnownJobDid) {
   EXPECT_EQ(other, 3);
 }
 
+// A configured key's breaker opens, then an operator resets it: its state
+// goes back to 0 but the count of opens never goes down (a counter that fell
+// would read as a coordinator restart to rate()).
+TEST(MetricsTest, BreakerOpensOnlyGrow) {
+  HttpTestServer upstream;
+  Fleet fleet(kMetricsFlags);
+  int port = MetricsPort(fleet.coordinator());
+  fleet.AddWorker("w1");
+  const std::string key = "down.metrics.test";
+  ASSERT_EQ(RunCommand(fleet.Fetchctl({"breakers", "set", key, "--min-calls",
+                                       "3", "--open", "1h", "--max-open", "1h",
+                                       "--quorum", "1"}))
+                .exit_code,
+            0);
+  upstream.SetDown(key, true);
+  std::string input;
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&input, "{\"id\": \"r", i, "\", \"url\": \"",
+                    upstream.Url(absl::StrCat("/switch/", key, "?i=", i)),
+                    "\", \"rate_key\": \"", key, "\"}\n");
+  }
+  CommandResult run = RunCommand(
+      fleet.Fetchctl({"submit", "--max-attempts", "1", "--concurrency", "1",
+                      "-"}),
+      WriteTempFile(input));
+  ASSERT_EQ(run.exit_code, 1) << run.err;
+  const std::map<std::string, std::string> labels = {{"key", key}};
+  ASSERT_TRUE(WaitFor([&] {
+    return Value(Scrape(port), "fetchfleet_breaker_state", labels) == 1;
+  }));
+  std::vector<Sample> open = Scrape(port);
+  EXPECT_EQ(Value(open, "fetchfleet_breaker_opened_total", labels), 1);
+  EXPECT_EQ(Value(open, "fetchfleet_breaker_opened_total", {{"key", "other"}}),
+            0);
+
+  ASSERT_EQ(RunCommand(fleet.Fetchctl({"breakers", "reset", key})).exit_code,
+            0);
+  std::vector<Sample> reset = Scrape(port);
+  EXPECT_EQ(Value(reset, "fetchfleet_breaker_state", labels), 0);
+  EXPECT_EQ(Value(reset, "fetchfleet_breaker_opened_total", labels), 1);
+}
+
 TEST(MetricsTest, KeyLabelsStayBoundedOverTenThousandHosts) {
   HttpTestServer upstream;
   Fleet fleet(kMetricsFlags);

@@ -12,6 +12,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/integration/fleet.h"
 #include "tests/testing/http_test_server.h"
 
@@ -44,6 +46,7 @@ class Receiver {
   struct Span {
     std::string service;
     json span;
+    std::string version;  // the resource's service.version
   };
   std::vector<Span> Spans() const {
     std::vector<Span> spans;
@@ -54,13 +57,16 @@ class Receiver {
       EXPECT_TRUE(request.is_object()) << line;
       if (!request.is_object()) continue;
       for (const json& rs : request["resourceSpans"]) {
-        std::string service;
+        std::string service, version;
         for (const json& a : rs["resource"]["attributes"]) {
           if (a["key"] == "service.name")
             service = a["value"]["stringValue"].get<std::string>();
+          if (a["key"] == "service.version")
+            version = a["value"]["stringValue"].get<std::string>();
         }
         for (const json& ss : rs["scopeSpans"]) {
-          for (const json& s : ss["spans"]) spans.push_back({service, s});
+          for (const json& s : ss["spans"])
+            spans.push_back({service, s, version});
         }
       }
     }
@@ -118,6 +124,7 @@ void Stop(Subprocess* process) {
 TEST(TracingTest, OneTracedRequestReachesTheReceiverWithItsTimings) {
   Receiver receiver;
   HttpTestServer upstream;
+  absl::Time test_started = absl::Now();
   Fleet fleet({"--otlp-endpoint", receiver.endpoint()});
   Subprocess* worker =
       fleet.AddWorker("w-1", {"--otlp-endpoint", receiver.endpoint()});
@@ -151,6 +158,17 @@ TEST(TracingTest, OneTracedRequestReachesTheReceiverWithItsTimings) {
   Stop(fleet.coordinator());
   std::vector<Receiver::Span> spans = receiver.Spans();
 
+  // Every span, the coordinator's and the worker's, is stamped on the wall
+  // clock: it began during this test.
+  absl::Time test_ended = absl::Now();
+  for (const Receiver::Span& s : spans) {
+    absl::Time start = absl::FromUnixNanos(static_cast<int64_t>(
+        std::stoull(s.span["startTimeUnixNano"].get<std::string>())));
+    EXPECT_GE(start, test_started - absl::Seconds(1)) << s.span.dump();
+    EXPECT_LE(start, test_ended) << s.span.dump();
+    EXPECT_FALSE(s.version.empty()) << s.service;
+  }
+
   // The job span: a child of the client's traceparent.
   const json* job = nullptr;
   std::vector<json> attempts;
@@ -165,6 +183,10 @@ TEST(TracingTest, OneTracedRequestReachesTheReceiverWithItsTimings) {
   EXPECT_EQ(Hex((*job)["parentSpanId"]), kClientSpan);
   EXPECT_EQ((*job)["traceState"], "rojo=00f067aa0ba902b7");
   EXPECT_EQ(Attr(*job, "fetchfleet.job.requests")["intValue"], "3");
+  // The job's log lines carry its trace id.
+  std::string log = fleet.coordinator()->Stderr();
+  EXPECT_NE(log.find(absl::StrCat("trace_id=", kTraceId)), std::string::npos)
+      << log;
   std::string job_span = Hex((*job)["spanId"]);
   ASSERT_EQ(job_span.size(), 16u);
 
