@@ -173,7 +173,7 @@ echo "ratio fleet metrics on / off (medians): $(python3 -c "print(f'{$metrics_me
 # requests, each alternated with the plain fleet. At 100% the receiver, on the same two
 # cores, falls behind and the workers' bounded queues drop spans (counted below).
 src=$(cd "$(dirname "$0")/.." && pwd)
-python3 "$src/tests/integration/otlp_receiver.py" "$src/proto" /dev/null > "$work/otlp.log" 2>&1 &
+/usr/bin/python3 "$src/tests/integration/otlp_receiver.py" "$src/proto" /dev/null > "$work/otlp.log" 2>&1 &
 pids+=($!)
 otlp="127.0.0.1:$(wait_port "$work/otlp.log")"
 for ratio in 0.01 1; do
