@@ -60,10 +60,10 @@ absl::StatusOr<std::string> CivetPorts(const std::string& listen) {
   }
   unsigned char parsed[sizeof(in6_addr)];
   if (inet_pton(family, address.c_str(), parsed) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metrics-listen ", listen,
-        ": the host must be an IP address (e.g. 0.0.0.0:9090, "
-        "127.0.0.1:9090, [::]:9090) or localhost"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics-listen ", listen,
+                     ": the host must be an IP address (e.g. 0.0.0.0:9090, "
+                     "127.0.0.1:9090, [::]:9090) or localhost"));
   }
   return absl::StrCat(host, ":", port);
 }

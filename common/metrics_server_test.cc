@@ -94,14 +94,16 @@ class SlowCollectable : public prometheus::Collectable {
 
 TEST(MetricsServerTest, ProbesAreAnsweredWhileScrapesAreSlow) {
   auto server = MetricsServer::Start(
-      "127.0.0.1:0", {std::make_shared<SlowCollectable>(absl::Seconds(2))},
-      [] { return Readiness{true, ""}; });
+      "127.0.0.1:0", {std::make_shared<SlowCollectable>(absl::Seconds(2))}, [] {
+        return Readiness{true, ""};
+      });
   ASSERT_TRUE(server.ok()) << server.status();
   int port = (*server)->port();
   // Two scrapes at once, both held for 2 s.
   std::vector<std::thread> scrapes;
   for (int i = 0; i < 2; ++i)
-    scrapes.emplace_back([port] { EXPECT_EQ(Get(port, "/metrics").code, 200); });
+    scrapes.emplace_back(
+        [port] { EXPECT_EQ(Get(port, "/metrics").code, 200); });
   absl::SleepFor(absl::Milliseconds(300));  // both are being answered
   absl::Time start = absl::Now();
   EXPECT_EQ(Get(port, "/healthz").code, 200);

@@ -286,7 +286,8 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
       "Times each key's breaker opened (trips and failed probes) since the "
       "coordinator started.",
       MetricType::Counter);
-  for (const auto& [key, count] : opens) Add(&opens_family, {{"key", key}}, count);
+  for (const auto& [key, count] : opens)
+    Add(&opens_family, {{"key", key}}, count);
   out.push_back(std::move(opens_family));
   MetricFamily breakers =
       NewFamily("fetchfleet_breakers",

@@ -45,10 +45,9 @@ Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
   Job* raw = job.get();
   raw->set_trace(JobTrace::Start(options_.tracing, raw->options().traceparent(),
                                  raw->options().tracestate(), WallNow()));
-  FF_LOG(INFO) << LogField(kLogJob, id)
-               << LogTraceId(raw->trace().trace_id())
-               << LogField("owner", owner) << "job "
-               << id << " created by " << owner;
+  FF_LOG(INFO) << LogField(kLogJob, id) << LogTraceId(raw->trace().trace_id())
+               << LogField("owner", owner) << "job " << id << " created by "
+               << owner;
   if (options_.user_limits.in_flight > 0) {
     std::shared_ptr<InFlightBudget>& budget = owner_budgets_[owner];
     if (budget == nullptr) {
@@ -154,8 +153,8 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
     }
     if (!job->interactive())
       FF_LOG(INFO) << LogField(kLogJob, job->id())
-                   << LogTraceId(job->trace().trace_id()) << "job "
-                   << job->id() << " cancelled";
+                   << LogTraceId(job->trace().trace_id()) << "job " << job->id()
+                   << " cancelled";
     OnJobEnded(job);
     job->NotifyListeners();
   }

@@ -21,8 +21,8 @@ struct CurlFetcher::Transfer {
   Done done;
   AttemptResult result;
   std::string
-      blocked_message;  // set when the egress policy refused a connection
-  absl::Time started;   // when Start was called, on the loop's clock
+      blocked_message;      // set when the egress policy refused a connection
+  absl::Time started;       // when Start was called, on the loop's clock
   absl::Time started_wall;  // the same instant on the wall clock
   // The current response's status line was read, and its blank line ending
   // the headers (a redirect or 1xx starts a new response).

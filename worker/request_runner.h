@@ -78,8 +78,8 @@ class RequestRunner {
     v1::FetchRequest request;
     AttemptSettings settings;
     uint32_t attempts = 0;
-    double last_latency_ms = 0;    // of the last attempt made (refusals keep it)
-    uint64_t fetch = 0;            // in-flight attempt, 0 when none
+    double last_latency_ms = 0;  // of the last attempt made (refusals keep it)
+    uint64_t fetch = 0;          // in-flight attempt, 0 when none
     EventLoop::TimerId timer = 0;  // pending backoff or slot wait, 0 when none
     absl::Duration rate_wait;      // waited for rate-limit slots, all attempts
     absl::Duration attempt_rate_wait;  // of them, for the current attempt

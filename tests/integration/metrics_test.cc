@@ -275,10 +275,10 @@ TEST(MetricsTest, BreakerOpensOnlyGrow) {
                     upstream.Url(absl::StrCat("/switch/", key, "?i=", i)),
                     "\", \"rate_key\": \"", key, "\"}\n");
   }
-  CommandResult run = RunCommand(
-      fleet.Fetchctl({"submit", "--max-attempts", "1", "--concurrency", "1",
-                      "-"}),
-      WriteTempFile(input));
+  CommandResult run =
+      RunCommand(fleet.Fetchctl({"submit", "--max-attempts", "1",
+                                 "--concurrency", "1", "-"}),
+                 WriteTempFile(input));
   ASSERT_EQ(run.exit_code, 1) << run.err;
   const std::map<std::string, std::string> labels = {{"key", key}};
   ASSERT_TRUE(WaitFor([&] {
