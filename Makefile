@@ -24,7 +24,7 @@ FUZZ_DEPS := clang-14 libfuzzer-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps fuzz-deps build demo test test-asan test-tsan fuzz fuzz-build bench \
+.PHONY: all deps bench-deps fuzz-deps build demo test test-asan test-tsan test-docker images fuzz fuzz-build bench \
         format format-check clean
 
 all: build
@@ -68,6 +68,16 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan/suppressions.txt \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+# test-docker: the images built, the redis and integration tests against a Redis in a
+# container, then a job through a fleet of containers (scripts/test-docker.sh). Starts the
+# Docker daemon if none answers and stops it after.
+test-docker: build
+	scripts/test-docker.sh $(BUILD)
+
+# images: fetchfleet-coordinator, fetchfleet-worker and fetchctl (tag dev), with their sizes.
+images:
+	scripts/docker-images.sh dev
 
 # ThreadSanitizer over every test, our binaries built with TSan. Debian's gRPC, protobuf and
 # Abseil are not instrumented, so races TSan imagines inside them are suppressed by library

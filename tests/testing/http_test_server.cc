@@ -217,6 +217,14 @@ std::string HttpTestServer::Respond(
       recent.push_back(now);
     }
   }
+  if (path == "/_hits") {
+    // For a test outside this process (make test-docker): every request
+    // served so far, these excluded.
+    std::lock_guard<std::mutex> lock(mu_);
+    int total = 0;
+    for (const auto& [p, hits] : hits_) total += p == "/_hits" ? 0 : hits;
+    return Response(200, absl::StrCat("{\"total\": ", total, "}"));
+  }
   int n = 0;
   if (parts.size() == 2 && parts[0] == "status" &&
       absl::SimpleAtoi(parts[1], &n)) {

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# make test-docker: the tests against a Redis in Docker, then a whole fleet from the images.
+#   1. start the Docker daemon unless one answers; make the debian:bookworm-slim base if it is
+#      missing; build the images;
+#   2. Redis in a container (with a password), and the `redis` and `integration` test labels
+#      against it (FETCHFLEET_TEST_REDIS);
+#   3. Redis, a coordinator and 2 workers, each a container from the images, started by
+#      docker-compose.yml; a job through them with fetchctl (its image too) against a local
+#      HTTP target: every request exactly once, and a fleet-wide rate limit held;
+#   4. clean up containers, the compose project and the daemon it started, even on failure.
+# Usage: scripts/test-docker.sh BUILD_DIR (a build of the tests, e.g. build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$(pwd)
+build=${1:-build}
+. docker/lib.sh
+tag=test
+project=fftest$$
+work=$(mktemp -d /tmp/ff-test-docker.XXXXXX)
+redis_container=ff-test-redis-$$
+target_pid=""
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+step() { echo; echo "--- $*"; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [ $rc -ne 0 ] && [ -f "$work/compose.env" ]; then
+    echo "--- the fleet's logs (failure):"
+    env $(cat "$work/compose.env") docker-compose -p "$project" logs --no-color --tail=50 2>&1 | tail -120
+  fi
+  [ -f "$work/compose.env" ] &&
+    env $(cat "$work/compose.env") docker-compose -p "$project" down --timeout 10 >/dev/null 2>&1
+  "$DOCKER" rm -f "$redis_container" >/dev/null 2>&1
+  [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null
+  docker_down
+  rm -rf "$work"
+  exit $rc
+}
+trap cleanup EXIT
+
+step "Docker"
+docker_deps
+docker_up
+debian_base
+start=$(date +%s)
+build_images "$tag"
+echo "images built in $(( $(date +%s) - start )) s:"
+for image in fetchfleet-coordinator fetchfleet-worker fetchctl fetchfleet-redis; do
+  echo "  $image:$tag  $(image_size "$image:$tag")"
+done
+
+step "the redis and integration tests against Redis in a container"
+redis_port=$(free_port)
+password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+"$DOCKER" run -d --rm --name "$redis_container" --network host --read-only \
+  --tmpfs /var/lib/redis "fetchfleet-redis:$tag" \
+  --bind 127.0.0.1 --port "$redis_port" --requirepass "$password" --save '' --appendonly no \
+  >/dev/null
+for _ in $(seq 1 100); do
+  redis-cli -p "$redis_port" -a "$password" --no-auth-warning ping 2>/dev/null | grep -q PONG && break
+  sleep 0.1
+done
+FETCHFLEET_TEST_REDIS="redis://:$password@127.0.0.1:$redis_port" \
+  ctest --test-dir "$build" -L 'redis|integration' --output-on-failure -j 2
+"$DOCKER" rm -f "$redis_container" >/dev/null
+
+step "a fleet from the images (docker-compose.yml): Redis, coordinator, 2 workers"
+coordinator_port=$(free_port)
+cat > "$work/compose.env" <<ENV
+FETCHFLEET_TAG=$tag
+FETCHFLEET_REDIS_PASSWORD=$password
+FETCHFLEET_REDIS_PORT=$(free_port)
+FETCHFLEET_COORDINATOR_PORT=$coordinator_port
+FETCHFLEET_METRICS_PORT=$(free_port)
+FETCHFLEET_WORKER_A_METRICS_PORT=$(free_port)
+FETCHFLEET_WORKER_B_METRICS_PORT=$(free_port)
+FETCHFLEET_ALLOW_CIDR=127.0.0.0/8
+ENV
+env $(cat "$work/compose.env") docker-compose -p "$project" up -d
+"$build/bin/fetchfleet-testserver" > "$work/target.out" &
+target_pid=$!
+for _ in $(seq 1 50); do grep -q "listening on" "$work/target.out" && break; sleep 0.1; done
+target=$(sed -n 's/^listening on //p' "$work/target.out")
+fetchctl() {
+  "$DOCKER" run --rm -i --network host "fetchctl:$tag" --coordinator "127.0.0.1:$coordinator_port" "$@"
+}
+for _ in $(seq 1 100); do
+  [ "$(fetchctl workers 2>/dev/null | grep -c 'worker-[ab]')" = 2 ] && break
+  sleep 0.2
+done
+fetchctl workers
+
+# 300 requests under a fleet-wide limit of 60/s (burst 1) on a key both workers share: at
+# least 299 / 60 = 5.0 s; each id once; the target saw exactly 300 requests.
+n=300
+/usr/bin/python3 - "$target" "$n" > "$work/input.jsonl" <<'PY'
+import json, sys
+target, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    print(json.dumps({"id": f"r{i}", "url": f"http://{target}/ok/{i}", "rate_key": "docker.test"}))
+PY
+t0=$(date +%s.%N)
+fetchctl submit --rate docker.test=60/s --burst docker.test=1 --max-attempts 1 --no-progress - \
+  < "$work/input.jsonl" > "$work/results.jsonl"
+t1=$(date +%s.%N)
+hits=$(curl -s "http://$target/_hits")
+/usr/bin/python3 - "$work/results.jsonl" "$n" "$t0" "$t1" "$hits" <<'PY'
+import json, sys
+path, n, t0, t1, hits = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+results = [json.loads(line) for line in open(path)]
+ids = [r["id"] for r in results]
+workers = {r.get("worker") for r in results}
+assert len(ids) == n and len(set(ids)) == n, f"{len(ids)} results, {len(set(ids))} distinct ids"
+assert all(r["ok"] for r in results), [r for r in results if not r["ok"]][:3]
+total = json.loads(hits)["total"]
+assert total == n, f"the target saw {total} requests for {n}"
+elapsed = t1 - t0
+floor = (n - 1) / 60
+assert elapsed >= floor * 0.98, f"{n} requests in {elapsed:.2f} s: faster than 60/s"
+print(f"{n} results, each id once, the target saw {total} requests; {elapsed:.2f} s "
+      f"(the limit allows no less than {floor:.2f} s); workers {sorted(workers)}")
+PY
+echo
+echo "test-docker: passed"
