@@ -57,13 +57,18 @@ step "the redis and integration tests against Redis in a container"
 redis_port=$(free_port)
 password=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 "$DOCKER" run -d --rm --name "$redis_container" --network host --read-only \
-  --tmpfs /var/lib/redis "fetchfleet-redis:$tag" \
+  --tmpfs /tmp "fetchfleet-redis:$tag" --dir /tmp \
   --bind 127.0.0.1 --port "$redis_port" --requirepass "$password" --save '' --appendonly no \
   >/dev/null
-for _ in $(seq 1 100); do
-  redis-cli -p "$redis_port" -a "$password" --no-auth-warning ping 2>/dev/null | grep -q PONG && break
-  sleep 0.1
-done
+wait_redis() {  # PORT: until Redis answers PING (10 s), else its container's log
+  for _ in $(seq 1 100); do
+    redis-cli -p "$1" -a "$password" --no-auth-warning ping 2>/dev/null | grep -q PONG && return 0
+    sleep 0.1
+  done
+  echo "error: Redis on port $1 did not answer" >&2
+  return 1
+}
+wait_redis "$redis_port" || { "$DOCKER" logs "$redis_container" >&2; exit 1; }
 FETCHFLEET_TEST_REDIS="redis://:$password@127.0.0.1:$redis_port" \
   ctest --test-dir "$build" -L 'redis|integration' --output-on-failure -j 2
 "$DOCKER" rm -f "$redis_container" >/dev/null

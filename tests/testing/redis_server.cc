@@ -46,8 +46,16 @@ RedisServer::RedisServer() {
     // redis://[:password@]host:port[/db]: redis-cli needs host and port.
     absl::string_view rest = url_;
     absl::ConsumePrefix(&rest, "redis://");
-    rest = rest.substr(
-        rest.rfind('@') == absl::string_view::npos ? 0 : rest.rfind('@') + 1);
+    size_t at = rest.rfind('@');
+    if (at != absl::string_view::npos) {
+      // [user]:password (not percent-decoded: test passwords are plain).
+      absl::string_view userinfo = rest.substr(0, at);
+      size_t colon = userinfo.find(':');
+      external_user_ = std::string(userinfo.substr(0, colon));
+      if (colon != absl::string_view::npos)
+        external_password_ = std::string(userinfo.substr(colon + 1));
+    }
+    rest = rest.substr(at == absl::string_view::npos ? 0 : at + 1);
     rest = rest.substr(0, rest.find('/'));
     std::pair<std::string, std::string> host_port =
         absl::StrSplit(rest, absl::MaxSplits(':', 1));
@@ -105,10 +113,16 @@ void RedisServer::Restart() {
 }
 
 std::string RedisServer::Cli(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"/usr/bin/redis-cli", "-u", url_};
-  if (!options_.requirepass.empty()) {
-    argv.insert(argv.end(), {"-a", options_.requirepass, "--no-auth-warning"});
-  }
+  // -h/-p and the password as flags: redis-cli 7.0's -u takes no password
+  // for the default user (":password@").
+  std::vector<std::string> argv = {"/usr/bin/redis-cli", "-h", host_, "-p",
+                                   absl::StrCat(port_)};
+  const std::string& password =
+      external_ ? external_password_ : options_.requirepass;
+  if (external_ && !external_user_.empty())
+    argv.insert(argv.end(), {"--user", external_user_});
+  if (!password.empty())
+    argv.insert(argv.end(), {"-a", password, "--no-auth-warning"});
   argv.insert(argv.end(), args.begin(), args.end());
   CommandResult result = RunCommand(argv);
   return result.out;

@@ -55,6 +55,8 @@ class RedisServer {
  private:
   void Start();
 
+  std::string external_user_;      // from FETCHFLEET_TEST_REDIS's URL
+  std::string external_password_;  // (for Cli)
   std::string host_ = "127.0.0.1";
   int port_ = 0;
   std::string url_;
