@@ -17,6 +17,9 @@ DEPS := build-essential cmake ninja-build pkg-config git ca-certificates \
         redis-server redis-tools \
         libgtest-dev libgmock-dev clang-format python3 python3-grpcio python3-protobuf \
         prometheus-cpp-dev libcivetweb-dev tmux
+# The chart's renderer (Helm's template language) and checker, and the test-docker tools.
+CHART_DEPS := golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev \
+              python3-yaml
 # The benchmark's peers and target.
 BENCH_DEPS := nginx-light wrk curl
 # The fuzz targets' compiler and libFuzzer.
@@ -24,7 +27,7 @@ FUZZ_DEPS := clang-14 libfuzzer-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps bench-deps fuzz-deps build demo test test-asan test-tsan test-docker images fuzz fuzz-build bench \
+.PHONY: all deps bench-deps fuzz-deps build demo test test-asan test-tsan test-docker images chart-check chart-deps fuzz fuzz-build bench \
         format format-check clean
 
 all: build
@@ -72,8 +75,21 @@ test-asan: deps
 # test-docker: the images built, the redis and integration tests against a Redis in a
 # container, then a job through a fleet of containers (scripts/test-docker.sh). Starts the
 # Docker daemon if none answers and stops it after.
-test-docker: build
+test-docker: build chart-check
 	scripts/test-docker.sh $(BUILD)
+
+# chart-check: helm/fetchfleet rendered for every ci/*-values.yaml with Helm's template
+# language, its values checked against values.schema.json and every object against the
+# Kubernetes API schemas, strictly (helm/check.sh); no helm binary or cluster needed.
+chart-check: chart-deps
+	helm/check.sh $(BUILD)/chart
+	mkdir -p $(BUILD)/bin && cp $(BUILD)/chart/helm-render $(BUILD)/bin/helm-render
+
+# Node.js from Debian only where there is none (a machine may bring its own node and npm).
+chart-deps:
+	$(call install-missing,$(CHART_DEPS))
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 
 # images: fetchfleet-coordinator, fetchfleet-worker and fetchctl (tag dev), with their sizes.
 images:

@@ -7,7 +7,9 @@
 #   3. Redis, a coordinator and 2 workers, each a container from the images, started by
 #      docker-compose.yml; a job through them with fetchctl (its image too) against a local
 #      HTTP target: every request exactly once, and a fleet-wide rate limit held;
-#   4. clean up containers, the compose project and the daemon it started, even on failure.
+#   4. the Helm chart rendered (helm-render) and its Redis, coordinator and worker workloads
+#      started as containers exactly as rendered, its `helm test` job run through them;
+#   5. clean up containers, the compose project and the daemon it started, even on failure.
 # Usage: scripts/test-docker.sh BUILD_DIR (a build of the tests, e.g. build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,5 +131,23 @@ assert elapsed >= floor * 0.98, f"{n} requests in {elapsed:.2f} s: faster than 6
 print(f"{n} results, each id once, the target saw {total} requests; {elapsed:.2f} s "
       f"(the limit allows no less than {floor:.2f} s); workers {sorted(workers)}")
 PY
+env $(cat "$work/compose.env") docker-compose -p "$project" down --timeout 10 >/dev/null 2>&1
+rm -f "$work/compose.env"
+
+# The chart's own workloads: rendered with helm-render (make chart-check builds it) for the
+# default security (generated CA, mTLS workers, an admin token) and for security.mode none,
+# then started in containers exactly as rendered, and its helm test job run through them.
+render=$build/bin/helm-render
+[ -x "$render" ] || helm/render/build.sh "$render"
+printf 'security:\n  mode: none\n' > "$work/insecure-values.yaml"
+for variant in secure insecure; do
+  step "the rendered Helm chart in containers ($variant)"
+  extra=()
+  [ "$variant" = insecure ] && extra=(-f "$work/insecure-values.yaml")
+  "$render" -f helm/run/values.yaml "${extra[@]}" -namespace fetchfleet -release ff \
+    helm/fetchfleet > "$work/chart-$variant.yaml"
+  /usr/bin/python3 helm/run/run_rendered.py "$work/chart-$variant.yaml"
+done
+
 echo
 echo "test-docker: passed"
