@@ -6,13 +6,14 @@
 DOCKER=${DOCKER:-/usr/bin/docker}   # Debian's client (a newer one on PATH may lack buildx)
 FF_DOCKERD_PID=""
 
-# docker_deps installs the daemon, client, compose and mmdebstrap when missing.
+# A machine with a Docker of its own (docker-ce, a running daemon) keeps it: packages are
+# installed only for commands that are missing.
 docker_deps() {
   local missing=""
-  for p in docker.io docker-compose mmdebstrap iptables; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-      missing="$missing $p"
-  done
+  command -v dockerd >/dev/null || "$DOCKER" info >/dev/null 2>&1 || missing="docker.io iptables"
+  [ -x "$DOCKER" ] || missing="$missing docker.io"
+  command -v docker-compose >/dev/null || missing="$missing docker-compose"
+  command -v mmdebstrap >/dev/null || missing="$missing mmdebstrap"
   if [ -n "$missing" ]; then
     echo "installing:$missing"
     apt-get update -qq

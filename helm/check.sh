@@ -39,9 +39,10 @@ done
 refuse() {  # WHAT EXPECTED_MESSAGE VALUES_YAML
   local file=$out/refused.yaml
   printf '%s\n' "$3" > "$file"
-  if "$render" -f "$file" -namespace fetchfleet -release ff "$chart" > "$out/refused.out" 2>&1 &&
+  if "$render" -f "$file" -namespace fetchfleet -release ff "$chart" > "$out/refused.yaml.out" \
+       2> "$out/refused.out" &&
      "$render" -values-json -f "$file" "$chart" > "$out/refused.json" &&
-     validate "$out/refused.out" --values "$out/refused.json" \
+     validate "$out/refused.yaml.out" --values "$out/refused.json" \
        --schema "$chart/values.schema.json" > "$out/refused.out" 2>&1; then
     echo "error: the chart accepted $1" >&2
     exit 1
@@ -59,4 +60,8 @@ refuse "security off without NetworkPolicies" "anyone who reaches the coordinato
 refuse "an external Redis without a password" "no Redis without a password" \
   $'redis:\n  enabled: false\nexternalRedis:\n  address: r:6379'
 refuse "a bad duration" "must match pattern" $'worker:\n  drainTimeout: 30 seconds'
+refuse "one issuer for the coordinator and the workers" "must be another issuer" \
+  $'security:\n  mode: certManager\n  certManager:\n    issuerRef:\n      name: ca\n    workerIssuerRef:\n      name: ca'
+refuse "an unknown field in a free-form value (affinity), by the Kubernetes schema" "unknown field .spec.template.spec.affinity" \
+  $'worker:\n  affinity:\n    podAntiAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        - topologyKey: kubernetes.io/hostname\n          labelSelector: {matchLabels: {a: b}}\n          namespaceSelector: {matchExpressions: [{key: k, operator: In, values: [v]}]}\n          bogusField: 1'
 echo "chart-check: passed ($out)"

@@ -5,7 +5,7 @@
 # sources are imported by.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/../../build/bin/helm-render}
+out=$(realpath -m "${1:-$here/../../build/bin/helm-render}")
 gocode=/usr/share/gocode/src
 gopath=$(mktemp -d /tmp/ff-gopath.XXXXXX)
 trap 'rm -rf "$gopath"' EXIT

@@ -272,6 +272,17 @@ func mergedValues(dir string, files []string) (map[string]interface{}, error) {
 		}
 		values = merge(values, override)
 	}
+	// Helm reads values through JSON (sigs.k8s.io/yaml): every number becomes a float64, so
+	// 1000000 prints as 1e+06 unless a template converts it (int64). Do the same, so a
+	// template that forgets fails here as it would under helm.
+	data, err := json.Marshal(values)
+	if err != nil {
+		return nil, err
+	}
+	values = map[string]interface{}{}
+	if err := json.Unmarshal(data, &values); err != nil {
+		return nil, err
+	}
 	return values, nil
 }
 

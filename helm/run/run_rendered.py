@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -222,7 +223,11 @@ class Release:
                 continue
             name = pod["metadata"]["name"]
             self.start(name, pod["spec"], pod["metadata"]["labels"])
-            code = int(docker("wait", name).stdout.strip())
+            waited = subprocess.run(["timeout", "180", DOCKER, "wait", name], text=True,
+                                    capture_output=True)
+            if waited.returncode != 0:
+                raise SystemExit(f"the helm test pod did not end in 180 s:\n{self.logs(name)}")
+            code = int(waited.stdout.strip())
             out = docker("logs", name, check=False)
             print(f"--- helm test pod {name} (exit {code}):\n{out.stderr}", end="")
             if code != 0:
@@ -232,7 +237,11 @@ class Release:
             results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
             for r in results:
                 print(f"  {r.get('id')} {r.get('url')}: {r.get('status')} by {r.get('worker')}")
-            if not results or not all(r.get("ok") for r in results):
+            urls = self.configmaps[next(v["configMap"]["name"] for v in pod["spec"]["volumes"]
+                                        if "configMap" in v)]["urls.txt"].decode().split()
+            if len(results) != len(urls) or {r["url"] for r in results} != set(urls):
+                raise SystemExit(f"{len(results)} results for {len(urls)} URLs")
+            if not all(r.get("ok") for r in results):
                 raise SystemExit(f"the test job's results are not all ok: {results}")
             print(f"helm test: {len(results)} results, all ok, through "
                   f"{len(self.containers) - 1} containers started from the rendered chart")
@@ -241,6 +250,8 @@ class Release:
 def main():
     with open(sys.argv[1]) as f:
         release = Release(list(yaml.safe_load_all(f)))
+    # SIGTERM (CI's time limit, a Ctrl-C'd make) still removes what was started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         release.run()
     finally:

@@ -220,10 +220,20 @@ std::string HttpTestServer::Respond(
   if (path == "/_hits") {
     // For a test outside this process (make test-docker): every request
     // served so far, these excluded.
+    // The first and last arrival give the rate the requests came in at.
     std::lock_guard<std::mutex> lock(mu_);
     int total = 0;
     for (const auto& [p, hits] : hits_) total += p == "/_hits" ? 0 : hits;
-    return Response(200, absl::StrCat("{\"total\": ", total, "}"));
+    int64_t first_ms = 0, last_ms = 0;
+    for (const auto& [p, at] : arrivals_) {
+      if (p == "/_hits") continue;
+      int64_t ms = absl::ToUnixMillis(at);
+      if (first_ms == 0) first_ms = ms;
+      last_ms = ms;
+    }
+    return Response(
+        200, absl::StrCat("{\"total\": ", total, ", \"first_ms\": ", first_ms,
+                          ", \"last_ms\": ", last_ms, "}"));
   }
   int n = 0;
   if (parts.size() == 2 && parts[0] == "status" &&

@@ -4,15 +4,17 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* fetchfleet.fullname: at most 40 characters, so that every component's name (the longest
+     suffix is "-coordinator-tls") stays within 63 and the Redis StatefulSet's within 52. */}}
 {{- define "fetchfleet.fullname" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -156,5 +158,15 @@ imagePullSecrets:
 {{- mul (trimSuffix "h" $d | int) 3600 -}}
 {{- else -}}
 {{- fail (printf "%q is not a duration like 30s, 2m or 1h" $d) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* fetchfleet.externalRedisPort: the port of externalRedis.address (6379 when it has none). */}}
+{{- define "fetchfleet.externalRedisPort" -}}
+{{- $address := .Values.externalRedis.address -}}
+{{- if regexMatch ":[0-9]+$" $address -}}
+{{- regexFind "[0-9]+$" $address -}}
+{{- else -}}
+6379
 {{- end -}}
 {{- end -}}
