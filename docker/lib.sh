@@ -92,7 +92,14 @@ build_images() {
     -f "$src/docker/redis.Dockerfile" "$src/docker" >/dev/null
 }
 
-# image_size NAME: the image's size in MB.
-image_size() {
-  "$DOCKER" image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1 / 1e6}'
+# build_images_timed TAG: build_images, then how long it took and each image's size in MB.
+build_images_timed() {
+  local tag=$1 start
+  start=$(date +%s)
+  build_images "$tag"
+  echo "images built in $(( $(date +%s) - start )) s:"
+  for image in fetchfleet-coordinator fetchfleet-worker fetchctl fetchfleet-redis; do
+    "$DOCKER" image inspect -f '{{.Size}}' "$image:$tag" |
+      awk -v name="$image:$tag" '{printf "  %s  %.0f MB\n", name, $1 / 1e6}'
+  done
 }

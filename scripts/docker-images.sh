@@ -10,9 +10,4 @@ docker_deps
 trap docker_down EXIT
 docker_up
 debian_base
-start=$(date +%s)
-build_images "$tag"
-echo "built in $(( $(date +%s) - start )) s:"
-for image in fetchfleet-coordinator fetchfleet-worker fetchctl fetchfleet-redis; do
-  echo "  $image:$tag  $(image_size "$image:$tag")"
-done
+build_images_timed "$tag"

@@ -51,12 +51,7 @@ step "Docker"
 docker_deps
 docker_up
 debian_base
-start=$(date +%s)
-build_images "$tag"
-echo "images built in $(( $(date +%s) - start )) s:"
-for image in fetchfleet-coordinator fetchfleet-worker fetchctl fetchfleet-redis; do
-  echo "  $image:$tag  $(image_size "$image:$tag")"
-done
+build_images_timed "$tag"
 
 step "the redis and integration tests against Redis in a container"
 redis_port=$(free_port)
