@@ -419,13 +419,21 @@ TEST(FetchctlBoundsTest, ALimitIsStoredInRedisAsSet) {
   std::string key = UniqueKey("third");
   auto stub = v1::AdminService::NewStub(
       grpc::CreateChannel(fleet.address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
   v1::SetLimitRequest request;
   request.set_key(key);
   request.set_per_second(1.0 / 3);
   request.set_burst(2);
   v1::KeyLimit response;
-  ASSERT_TRUE(stub->SetLimit(&context, request, &response).ok());
+  // A coordinator that has not connected to Redis yet answers UNAVAILABLE ("the
+  // limit was not stored"), as it should; a client retries.
+  grpc::Status set;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext context;
+    set = stub->SetLimit(&context, request, &response);
+    if (set.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(set.ok()) << set.error_message();
   std::string stored = redis.Cli({"HGET", "ff:limits", key});
   double per_second = 0;
   ASSERT_TRUE(absl::SimpleAtod(stored.substr(0, stored.find(' ')), &per_second))
