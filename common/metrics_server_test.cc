@@ -122,7 +122,7 @@ TEST(MetricsServerTest, BadAddressesAreNamed) {
   ASSERT_FALSE(name.ok());
   EXPECT_THAT(name.status().message(), HasSubstr("must be an IP address"));
 
-  // localhost is the loopback address; [::1] is IPv6's.
+  // localhost is the one name taken: it is bound as 127.0.0.1.
   auto local = MetricsServer::Start("localhost:0", {}, nullptr);
   ASSERT_TRUE(local.ok()) << local.status();
   EXPECT_EQ(Get((*local)->port(), "/healthz").code, 200);

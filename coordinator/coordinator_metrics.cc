@@ -244,9 +244,10 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
 
   // Breakers: state per labelled key (other: the worst, open above
   // half-open above closed), opens, and how many keys are in each state.
-  // State values 0 closed, 1 open, 2 half-open; severities 0, 2, 1.
+  // State values 0 closed, 1 open, 2 half-open; severities 0, 2, 1. The map
+  // swaps open and half-open, so it is its own inverse: the same table turns
+  // the largest severity back into a state.
   constexpr double kSeverity[3] = {0, 2, 1};
-  constexpr double kStateOfSeverity[3] = {0, 2, 1};
   PerKey severity(&labelled, true);
   std::map<std::string, double> opens;
   for (const v1::BreakerSetting& setting :
@@ -278,7 +279,7 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
       "workers last reported it; other: the worst of the rest).",
       MetricType::Gauge);
   severity.Emit(&state_family, [&](double v) {
-    return kStateOfSeverity[std::clamp(static_cast<int>(v), 0, 2)];
+    return kSeverity[std::clamp(static_cast<int>(v), 0, 2)];
   });
   out.push_back(std::move(state_family));
   MetricFamily opens_family = NewFamily(
