@@ -13,7 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libhiredis-dev libssl-dev \
+      libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libhiredis-dev libsqlite3-dev libssl-dev \
       prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -33,7 +33,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libabsl20220623 libcivetweb1 libcurl4 libgrpc++1.51 libgrpc29 \
-      libhiredis0.14 libprometheus-cpp-core1.0 libprotobuf32 libssl3 \
+      libhiredis0.14 libsqlite3-0 libprometheus-cpp-core1.0 libprotobuf32 libssl3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* \
  && echo 'fetchfleet:x:65532:65532:fetchfleet:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'fetchfleet:x:65532:' >> /etc/group

@@ -13,7 +13,7 @@ JOBS       ?= $(shell nproc)
 # Build and test dependencies (Debian 12 package names).
 DEPS := build-essential cmake ninja-build pkg-config git ca-certificates \
         libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-        libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libhiredis-dev libssl-dev openssl \
+        libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libhiredis-dev libssl-dev openssl libsqlite3-dev \
         redis-server redis-tools \
         libgtest-dev libgmock-dev clang-format python3 python3-grpcio python3-protobuf \
         prometheus-cpp-dev libcivetweb-dev tmux

@@ -85,4 +85,16 @@ double LatencyHistogram::Percentile(double q) const {
   return max_ms();
 }
 
+LatencyHistogram LatencyHistogram::Restore(std::vector<uint64_t> buckets,
+                                           uint64_t count, uint64_t min_us,
+                                           uint64_t max_us) {
+  LatencyHistogram h;
+  if (buckets.size() > static_cast<size_t>(kBuckets)) buckets.resize(kBuckets);
+  h.counts_ = std::move(buckets);
+  h.count_ = count;
+  h.min_us_ = min_us;
+  h.max_us_ = max_us;
+  return h;
+}
+
 }  // namespace fetchfleet

@@ -38,6 +38,13 @@ class LatencyHistogram {
   // [min, max]. 0 when empty.
   double Percentile(double q) const;
 
+  // The state, to keep and restore (a job store's copy of a job's stats).
+  const std::vector<uint64_t>& buckets() const { return counts_; }
+  uint64_t min_us() const { return min_us_; }
+  uint64_t max_us() const { return max_us_; }
+  static LatencyHistogram Restore(std::vector<uint64_t> buckets, uint64_t count,
+                                  uint64_t min_us, uint64_t max_us);
+
   // BucketIndex and BucketRange (µs, [low, high)) are exposed for tests.
   static int BucketIndex(uint64_t us);
   static void BucketRange(int index, uint64_t* low, uint64_t* high);

@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -42,6 +43,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (!auth.ok()) return auth.status();
   std::unique_ptr<CoordinatorServer> self(
       new CoordinatorServer(std::move(options), *std::move(auth)));
+  // Jobs are restored before the port opens: a client that reconnects finds
+  // its job.
+  if (absl::Status opened = self->OpenStore(); !opened.ok()) return opened;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -91,8 +95,43 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     raw->limits_.Start();
     raw->breakers_.Start();
     raw->PublishReadiness();
+    raw->scheduler_.LoadSpooled();
   });
   return self;
+}
+
+absl::Status CoordinatorServer::OpenStore() {
+  if (options_.data_dir.empty()) return absl::OkStatus();
+  std::error_code error;
+  std::filesystem::create_directories(options_.data_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--data-dir ", options_.data_dir, ": ", error.message()));
+  }
+  JobStoreOptions store_options;
+  store_options.path =
+      (std::filesystem::path(options_.data_dir) / "jobs.sqlite").string();
+  store_options.sync_full = options_.store_sync_full;
+  store_options.max_bytes = options_.store_max_bytes;
+  absl::Time started = absl::Now();
+  absl::StatusOr<std::unique_ptr<JobStore>> store =
+      JobStore::Open(store_options, &loop_);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  absl::StatusOr<std::vector<RecoveredJob>> jobs = store_->Recover();
+  if (!jobs.ok()) return jobs.status();
+  durable_ = std::make_unique<DurableJobs>(
+      store_.get(), &loop_,
+      [this](const std::string& id) { return scheduler_.FindJob(id); },
+      [this](Job* job) { scheduler_.OnJobDurable(job); });
+  scheduler_.AttachStore(durable_.get());
+  scheduler_.RestoreJobs(*jobs);
+  FF_LOG(INFO) << "job store " << store_options.path << ": " << jobs->size()
+               << " job(s) restored in "
+               << absl::FormatDuration(
+                      absl::Trunc(absl::Now() - started, absl::Milliseconds(1)))
+               << " (" << store_->size_bytes() / 1024 << " KiB)";
+  return absl::OkStatus();
 }
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(absl::ZeroDuration()); }
@@ -146,6 +185,10 @@ Readiness CoordinatorServer::Ready() const {
   }
   if (!redis_connected_) {
     return {false, "Redis " + options_.redis->ToString() + " is not connected"};
+  }
+  if (store_ != nullptr) {
+    if (std::string error = store_->error(); !error.empty())
+      return {false, error};
   }
   return {true, ""};
 }

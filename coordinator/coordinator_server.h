@@ -19,7 +19,9 @@
 #include "common/metrics_server.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/gateway_service.h"
+#include "coordinator/job_journal.h"
 #include "coordinator/job_service.h"
+#include "coordinator/job_store.h"
 #include "coordinator/limit_registry.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/server_security.h"
@@ -39,6 +41,11 @@ struct CoordinatorOptions {
   std::optional<RedisUrl> redis;
   // Serve /metrics, /healthz and /readyz here (HOST:PORT); "" = off.
   std::string metrics_listen;
+  // Keep jobs in a store here (DIR/jobs.sqlite), so they survive a restart;
+  // "" = in memory only.
+  std::string data_dir;
+  bool store_sync_full = true;
+  uint64_t store_max_bytes = 0;
 };
 
 class CoordinatorServer {
@@ -63,6 +70,8 @@ class CoordinatorServer {
  private:
   CoordinatorServer(CoordinatorOptions options,
                     std::unique_ptr<Authenticator> auth);
+  // OpenStore opens --data-dir's store and restores its jobs.
+  absl::Status OpenStore();
   void ScheduleSweep();
   void ScheduleTlsCheck();
   // PublishReadiness runs on the loop twice a second: it stamps the loop's
@@ -77,6 +86,9 @@ class CoordinatorServer {
   std::unique_ptr<Authenticator> auth_;
   TlsPairWatch tls_watch_;
   EventLoop loop_;
+  // The job store (none without --data-dir); outlives the scheduler's jobs.
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<DurableJobs> durable_;
   Scheduler scheduler_;
   CoordinatorMetrics metrics_;
   LimitRegistry limits_;

@@ -15,8 +15,203 @@ Job::Job(std::string id, v1::JobOptions options, JobLimits limits,
       created_(clock->Now()),
       created_unix_ms_(created_unix_ms) {}
 
+namespace {
+
+// A durable job reads at most this many lines ahead of the store.
+constexpr uint64_t kMaxUndurableLines = 16384;
+
+}  // namespace
+
+std::unique_ptr<Job> Job::Restore(const RecoveredJob& recovered,
+                                  JobLimits limits, const Clock* clock,
+                                  JobStore* store, JobJournal* journal) {
+  const store::v1::JobRecord& record = recovered.record;
+  const store::v1::JobProgress& p = recovered.progress;
+  auto job = std::make_unique<Job>(record.id(), record.options(), limits,
+                                   clock, record.created_unix_ms());
+  job->owner_ = record.owner();
+  job->store_ = store;
+  job->journal_ = journal;
+  // Elapsed time counts from the job's creation, downtime included.
+  absl::Time wall_created = absl::FromUnixMillis(record.created_unix_ms());
+  absl::Duration age = std::max(WallNow() - wall_created, absl::ZeroDuration());
+  job->created_ = clock->Now() - age;
+  if (p.ended_unix_ms() != 0) {
+    job->ended_at_ = job->created_ + std::max(absl::FromUnixMillis(
+                                                  p.ended_unix_ms()) -
+                                                  wall_created,
+                                              absl::ZeroDuration());
+    job->end_taken_ = true;  // its end was reported before the restart
+  }
+  job->state_ = p.state() == v1::JOB_STATE_UNSPECIFIED ? v1::JOB_RUNNING : p.state();
+  job->input_closed_ = p.input_closed();
+  job->lines_received_ = p.lines_received();
+  job->next_index_ = p.next_index();
+  job->total_ = p.next_index();
+  job->next_seq_ = std::max<uint64_t>(p.next_seq(), 1);
+  job->delivered_seq_ = p.delivered_seq();
+  job->done_ = p.done();
+  job->ok_ = p.ok();
+  job->failed_ = p.failed();
+  job->retries_ = p.retries();
+  job->rate_wait_ = absl::Milliseconds(p.rate_wait_ms());
+  job->body_bytes_ = p.body_bytes();
+  for (int i = 0; i < p.outcomes_size() && i < kOutcomeSlots; ++i)
+    job->outcomes_[i] = p.outcomes(i);
+  for (int i = 0; i < p.status_classes_size() && i < 7; ++i)
+    job->status_classes_[i] = p.status_classes(i);
+  job->latency_ = LatencyHistogram::Restore(
+      {p.latency_buckets().begin(), p.latency_buckets().end()},
+      p.latency_count(), p.latency_min_us(), p.latency_max_us());
+  for (const v1::FetchResult& result : recovered.results) {
+    if (result.seq() >= job->next_seq_) continue;  // not counted: not ours
+    job->tail_bytes_ += result.body().size();
+    if (result.seq() > job->delivered_seq_)
+      job->undelivered_bytes_ += result.body().size();
+    job->tail_.push_back(result);
+  }
+  // A gap (results evicted) means the held tail starts later; what is held
+  // must end at next_seq - 1 for ResultAt.
+  while (!job->tail_.empty() &&
+         job->tail_.back().seq() + 1 != job->next_seq_) {
+    job->tail_bytes_ -= job->tail_.back().body().size();
+    job->tail_.pop_back();
+  }
+  for (size_t i = job->tail_.size(); i > 1; --i) {
+    if (job->tail_[i - 1].seq() != job->tail_[i - 2].seq() + 1) {
+      // Keep only the contiguous run that ends the tail.
+      for (size_t j = 0; j + 1 < i; ++j)
+        job->tail_bytes_ -= job->tail_[j].body().size();
+      job->tail_.erase(job->tail_.begin(), job->tail_.begin() + (i - 1));
+      break;
+    }
+  }
+  DurableMark all = job->Mark();
+  job->OnDurable(all);
+  return job;
+}
+
+void Job::SetStore(JobStore* store, JobJournal* journal) {
+  store_ = store;
+  journal_ = journal;
+  store_->PutJob(Record(), Progress());
+  Touch();
+}
+
+store::v1::JobRecord Job::Record() const {
+  store::v1::JobRecord record;
+  record.set_id(id_);
+  *record.mutable_options() = options_;
+  record.set_owner(owner_);
+  record.set_created_unix_ms(created_unix_ms_);
+  return record;
+}
+
+store::v1::JobProgress Job::Progress() const {
+  store::v1::JobProgress p;
+  p.set_state(state_);
+  p.set_input_closed(input_closed_);
+  p.set_lines_received(lines_received_);
+  p.set_next_index(next_index_);
+  p.set_next_seq(next_seq_);
+  p.set_delivered_seq(delivered_seq_);
+  p.set_done(done_);
+  p.set_ok(ok_);
+  p.set_failed(failed_);
+  p.set_retries(retries_);
+  p.set_rate_wait_ms(absl::ToDoubleMilliseconds(rate_wait_));
+  p.set_body_bytes(body_bytes_);
+  for (uint64_t n : outcomes_) p.add_outcomes(n);
+  for (uint64_t n : status_classes_) p.add_status_classes(n);
+  for (uint64_t n : latency_.buckets()) p.add_latency_buckets(n);
+  p.set_latency_count(latency_.count());
+  p.set_latency_min_us(latency_.min_us());
+  p.set_latency_max_us(latency_.max_us());
+  if (ended_at_ != absl::InfiniteFuture()) {
+    p.set_ended_unix_ms(created_unix_ms_ +
+                        absl::ToInt64Milliseconds(ended_at_ - created_));
+  }
+  return p;
+}
+
+DurableMark Job::Mark() const {
+  return DurableMark{next_seq_ - 1, lines_received_, next_index_,
+                     input_closed_};
+}
+
+void Job::OnDurable(const DurableMark& mark) {
+  record_durable_ = true;
+  durable_seq_ = std::max(durable_seq_, mark.seq);
+  durable_lines_ = std::max(durable_lines_, mark.lines);
+  durable_index_ = std::max(durable_index_, mark.index);
+  input_close_durable_ = input_close_durable_ || mark.input_closed;
+}
+
+void Job::AcceptLine(SpooledLine line) {
+  ++total_;
+  next_index_ = std::max(next_index_, line.index + 1);
+  bool at_front = store_ == nullptr ||
+                  (loaded_index_ == line.index && !loading_ &&
+                   pending_.size() < limits_.pending_low_water &&
+                   parked_count_ < limits_.parked_max &&
+                   undelivered() < limits_.tail_results);
+  if (at_front) loaded_index_ = line.index + 1;
+  if (store_ != nullptr && (!at_front || !line.is_error)) {
+    // A request keeps its row until its result comes; a bad line at the front
+    // is answered now, in the same commit.
+    store_->PutInput(id_, line);
+  }
+  if (at_front) {
+    if (line.is_error) {
+      AddResult(std::move(line.error));
+    } else {
+      Enqueue(std::move(line.request));
+    }
+  }
+  Touch();
+}
+
+bool Job::WantsInput() const {
+  if (input_closed_) return false;
+  if (store_ != nullptr) return undurable_lines() < kMaxUndurableLines;
+  return pending_.size() < limits_.pending_low_water &&
+         parked_count_ < limits_.parked_max &&
+         undelivered() < limits_.tail_results;
+}
+
+bool Job::WantsLoad() const {
+  return store_ != nullptr && !loading_ && loaded_index_ < durable_index_ &&
+         pending_.size() < limits_.pending_low_water / 2 &&
+         parked_count_ < limits_.parked_max &&
+         undelivered() + in_flight_ < limits_.tail_results &&
+         undelivered_bytes_ < limits_.tail_bytes;
+}
+
+std::pair<uint64_t, uint64_t> Job::BeginLoad() {
+  loading_ = true;
+  return {loaded_index_, durable_index_};
+}
+
+void Job::EndLoad(std::vector<SpooledLine> lines, uint64_t upto, size_t max) {
+  loading_ = false;
+  loaded_index_ = lines.size() >= max ? lines.back().index + 1 : upto;
+  for (SpooledLine& line : lines) {
+    if (line.is_error) {
+      AddResult(std::move(line.error));
+    } else {
+      Enqueue(std::move(line.request));
+    }
+  }
+}
+
 void Job::AddRequest(v1::FetchRequest request) {
   ++total_;
+  ++next_index_;
+  loaded_index_ = next_index_;
+  Enqueue(std::move(request));
+}
+
+void Job::Enqueue(v1::FetchRequest request) {
   if (state_ == v1::JOB_CANCELLED) {
     v1::FetchResult result;
     result.set_index(request.index());
@@ -36,8 +231,10 @@ Job::~Job() {
 }
 
 void Job::CloseInput() {
+  if (input_closed_) return;
   input_closed_ = true;
   MaybeEnd();
+  Touch();
 }
 
 bool Job::CanDispatch() const {
@@ -107,9 +304,11 @@ void Job::AddResult(v1::FetchResult result) {
   rate_wait_ += absl::Milliseconds(result.rate_wait_ms());
   tail_bytes_ += result.body().size();
   undelivered_bytes_ += result.body().size();
+  if (store_ != nullptr) store_->PutResult(id_, result);
   tail_.push_back(std::move(result));
   EvictDelivered();
   MaybeEnd();
+  Touch();
 }
 
 void Job::RecordStats(const v1::FetchResult& result) {
@@ -166,11 +365,9 @@ void Job::Cancel() {
   }
   parked_.clear();
   parked_count_ = 0;
-  for (v1::FetchRequest& request : waiting) {
-    --total_;  // AddRequest counts it again
-    AddRequest(std::move(request));
-  }
+  for (v1::FetchRequest& request : waiting) Enqueue(std::move(request));
   MaybeEnd();
+  Touch();
 }
 
 void Job::MarkDelivered(uint64_t seq) {
@@ -179,17 +376,24 @@ void Job::MarkDelivered(uint64_t seq) {
   // still in the tail.
   for (uint64_t s = delivered_seq_ + 1; s <= seq; ++s)
     undelivered_bytes_ -= ResultAt(s).body().size();
-  delivered_seq_ = std::max(delivered_seq_, seq);
+  if (seq > delivered_seq_) {
+    delivered_seq_ = seq;
+    Touch();
+  }
   EvictDelivered();
 }
 
 void Job::EvictDelivered() {
+  uint64_t evicted = 0;
   while (!tail_.empty() && tail_.front().seq() <= delivered_seq_ &&
          (tail_.size() > limits_.tail_results ||
           tail_bytes_ > limits_.tail_bytes)) {
+    evicted = tail_.front().seq();
     tail_bytes_ -= tail_.front().body().size();
     tail_.pop_front();
   }
+  if (evicted > 0 && store_ != nullptr)
+    store_->DeleteResultsThrough(id_, evicted);
 }
 
 void Job::MaybeEnd() {

@@ -21,9 +21,11 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/latency_histogram.h"
+#include "coordinator/job_store.h"
 #include "coordinator/job_trace.h"
 #include "coordinator/user_quota.h"
 #include "proto/fetchfleet.pb.h"
+#include "proto/job_store.pb.h"
 
 namespace fetchfleet::coordinator {
 
@@ -33,6 +35,25 @@ class JobListener {
  public:
   virtual ~JobListener() = default;
   virtual void OnJobProgress() = 0;
+};
+
+class Job;
+
+// JobJournal is told when a durable job changed, so that its progress goes
+// into the store's next commit (job_journal.h).
+class JobJournal {
+ public:
+  virtual ~JobJournal() = default;
+  virtual void Touched(Job* job) = 0;
+};
+
+// DurableMark: how far a job's changes had gone when a commit was queued;
+// once it is durable, so is all of that.
+struct DurableMark {
+  uint64_t seq = 0;    // results through this seq
+  uint64_t lines = 0;  // raw input lines
+  uint64_t index = 0;  // requests (their input rows)
+  bool input_closed = false;
 };
 
 // JobLimits bound what a job holds in the coordinator.
@@ -50,6 +71,11 @@ class Job {
  public:
   Job(std::string id, v1::JobOptions options, JobLimits limits,
       const Clock* clock, int64_t created_unix_ms);
+  // Restore rebuilds a job from its store copy: counters and held results;
+  // its waiting requests are loaded from the store as it runs.
+  static std::unique_ptr<Job> Restore(const RecoveredJob& recovered,
+                                      JobLimits limits, const Clock* clock,
+                                      JobStore* store, JobJournal* journal);
 
   const std::string& id() const { return id_; }
   // Who submitted it (the authenticated name; "anonymous" on an open
@@ -79,20 +105,80 @@ class Job {
     return true;
   }
 
+  // --- durability (README, "Durable jobs")
+  // SetStore makes the job durable: every change goes to `store`, and
+  // `journal` hears of it. Set before any input.
+  void SetStore(JobStore* store, JobJournal* journal);
+  bool durable() const { return store_ != nullptr; }
+  // The record and progress the store keeps.
+  store::v1::JobRecord Record() const;
+  store::v1::JobProgress Progress() const;
+  DurableMark Mark() const;
+  // OnDurable: the changes up to `mark` are in the store.
+  void OnDurable(const DurableMark& mark);
+  // What may be told to clients: results through deliverable_seq(), the job
+  // itself once its record is durable, the input's end once that is (all of
+  // it at once without a store).
+  uint64_t deliverable_seq() const {
+    return store_ == nullptr ? next_seq_ - 1 : durable_seq_;
+  }
+  bool record_durable() const { return store_ == nullptr || record_durable_; }
+  bool input_close_durable() const {
+    return input_closed_ && (store_ == nullptr || input_close_durable_);
+  }
+  uint64_t durable_lines() const {
+    return store_ == nullptr ? lines_received_ : durable_lines_;
+  }
+  // Lines received and not yet durable: a durable job's input is paced by
+  // these, not by its queue (it spools).
+  uint64_t undurable_lines() const { return lines_received_ - durable_lines(); }
+
   // --- input
-  // AddRequest queues a validated request.
+  // AddRequest queues a request of a job that is never durable (an
+  // Aggregate call's part).
   void AddRequest(v1::FetchRequest request);
-  // CountInput counts a request that will not be queued (a bad line: its result
-  // is added).
-  void CountInput() { ++total_; }
+  // CountInput counts a line that is answered without being queued (tests).
+  void CountInput() {
+    ++total_;
+    loaded_index_ = ++next_index_;
+  }
+  // AcceptLine takes input line `line.index` (a request, or a bad line's
+  // result). A request goes to the queue while the queue is short and nothing
+  // older waits in the store; else (durable jobs only) it waits in the store
+  // until LoadSpooled brings it in.
+  void AcceptLine(SpooledLine line);
+  // CountLines counts raw input lines received (blank ones included), the
+  // unit a client resumes its input in.
+  void CountLines(uint64_t n) { lines_received_ += n; }
+  uint64_t lines_received() const { return lines_received_; }
+  // The index the next request line gets.
+  uint64_t next_index() const { return next_index_; }
   void CloseInput();
   bool input_closed() const { return input_closed_; }
-  // WantsInput: more input may be read (few requests waiting, and the tail has
-  // room for the results that bad lines produce without dispatch).
-  bool WantsInput() const {
-    return !input_closed_ && pending_.size() < limits_.pending_low_water &&
-           parked_count_ < limits_.parked_max &&
-           undelivered() < limits_.tail_results;
+  // WantsInput: more input may be read. Without a store: few requests waiting,
+  // and the tail has room for the results that bad lines produce without
+  // dispatch. With one: the lines not yet durable are few (the caller also
+  // checks the store itself).
+  bool WantsInput() const;
+  // Spooled input: requests in the store not yet in memory.
+  bool WantsLoad() const;
+  // BeginLoad returns the index range [from, upto) to read (WantsLoad first).
+  std::pair<uint64_t, uint64_t> BeginLoad();
+  // Spooled requests are brought in this many at a time.
+  static constexpr size_t kLoadBatch = 2048;
+  // EndLoad queues what the store returned for that range (at most `max`).
+  void EndLoad(std::vector<SpooledLine> lines, uint64_t upto, size_t max);
+  uint64_t spooled() const { return next_index_ - loaded_index_; }
+  // The input's owner: the one Submit stream whose lines count (a resumed
+  // stream takes over from a broken one).
+  const void* input_owner() const { return input_owner_; }
+  void set_input_owner(const void* owner, absl::Time now) {
+    input_owner_ = owner;
+    if (owner == nullptr) orphaned_at_ = now;
+  }
+  // When the input lost its stream (InfiniteFuture while it has one).
+  absl::Time orphaned_at() const {
+    return input_owner_ != nullptr ? absl::InfiniteFuture() : orphaned_at_;
   }
   uint64_t undelivered() const { return next_seq_ - 1 - delivered_seq_; }
   uint64_t delivered_seq() const { return delivered_seq_; }
@@ -132,6 +218,7 @@ class Job {
   // AddResult numbers `result` and appends it to the tail; the job ends when
   // every input request has its result.
   void AddResult(v1::FetchResult result);
+
   // Cancel ends the job: every waiting request gets a `cancelled` result.
   void Cancel();
   uint64_t next_seq() const { return next_seq_; }
@@ -154,6 +241,12 @@ class Job {
   absl::Time ended_at() const { return ended_at_; }
 
  private:
+  // Enqueue puts a request at the back of the queue (a cancelled job answers
+  // it at once).
+  void Enqueue(v1::FetchRequest request);
+  void Touch() {
+    if (journal_ != nullptr) journal_->Touched(this);
+  }
   void MaybeEnd();
   void EvictDelivered();
   void RecordStats(const v1::FetchResult& result);
@@ -165,7 +258,7 @@ class Job {
   const v1::JobOptions options_;
   const JobLimits limits_;
   const Clock* const clock_;
-  const absl::Time created_;
+  absl::Time created_;  // on clock_ (a restored job's is moved back)
   const int64_t created_unix_ms_;
   absl::Time ended_at_ = absl::InfiniteFuture();
   bool interactive_ = false;
@@ -208,6 +301,21 @@ class Job {
   uint64_t delivered_seq_ = 0;  // highest seq any client has received
 
   std::vector<JobListener*> listeners_;
+
+  // Durability (none without a store).
+  JobStore* store_ = nullptr;
+  JobJournal* journal_ = nullptr;
+  uint64_t lines_received_ = 0;
+  uint64_t next_index_ = 0;
+  uint64_t loaded_index_ = 0;  // every index below is in memory or answered
+  bool loading_ = false;
+  uint64_t durable_seq_ = 0;
+  uint64_t durable_lines_ = 0;
+  uint64_t durable_index_ = 0;
+  bool record_durable_ = false;
+  bool input_close_durable_ = false;
+  const void* input_owner_ = nullptr;
+  absl::Time orphaned_at_ = absl::InfinitePast();
 };
 
 }  // namespace fetchfleet::coordinator

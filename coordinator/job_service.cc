@@ -11,13 +11,17 @@ namespace fetchfleet::coordinator {
 namespace {
 
 // SubmitReactor: input lines in (paced by the scheduler), the job's events out.
+// The first message is handled on the loop (it creates the job, or resumes
+// one); later batches are parsed on the gRPC thread and queued on the loop.
 class SubmitReactor final
     : public grpc::ServerBidiReactor<v1::SubmitRequest, v1::JobEvent>,
       public InputStream {
  public:
-  SubmitReactor(EventLoop* loop, Scheduler* scheduler, std::string owner)
+  SubmitReactor(EventLoop* loop, Scheduler* scheduler,
+                grpc::CallbackServerContext* context, std::string owner)
       : loop_(loop),
         scheduler_(scheduler),
+        context_(context),
         owner_(std::move(owner)),
         stream_(
             scheduler, [this](const v1::JobEvent* event) { StartWrite(event); },
@@ -29,51 +33,28 @@ class SubmitReactor final
   // them.
   void OnReadDone(bool ok) override {
     if (!ok) {
-      loop_->Post([this] { CloseInput(); });
+      // A half-close ends the input; a broken stream (the client died, the
+      // network went) leaves a durable job's input open for a resume.
+      bool broken = context_->IsCancelled();
+      loop_->Post([this, broken] {
+        if (!broken) CloseInput();
+      });
       return;
     }
     if (!got_first_) {
       got_first_ = true;
-      options_ = in_.options();
-      if (absl::Status valid = ValidateJobOptions(options_); !valid.ok()) {
-        Reject(valid);
-        return;
-      }
+      loop_->Post([this, first = std::move(in_)]() mutable { Open(first); });
+      return;
     }
-    std::vector<ParsedLine> parsed;
-    parsed.reserve(in_.lines_size());
-    for (const std::string& line : in_.lines()) {
-      ParsedLine p =
-          ParseRequestLine(line, ++line_number_, next_index_, options_);
-      if (p.kind == ParsedLine::Kind::kSkip) continue;
-      ++next_index_;
-      parsed.push_back(std::move(p));
-    }
-    loop_->Post([this, parsed = std::move(parsed)]() mutable {
+    uint64_t raw_lines = 0;
+    std::vector<ParsedLine> parsed = Parse(in_, &raw_lines);
+    loop_->Post([this, parsed = std::move(parsed), raw_lines]() mutable {
       if (rejected_) return;
-      if (stream_.job() == nullptr) {
-        // The owner's job limit is checked before the job exists.
-        if (absl::Status room = scheduler_->quota().CheckNewJob(
-                owner_, scheduler_->RunningJobsOf(owner_));
-            !room.ok()) {
-          rejected_ = true;
-          stream_.Cancel(ToGrpcStatus(room));
-          return;
-        }
-      }
-      EnsureJob();
-      if (absl::Status charged = scheduler_->quota().ChargeRequests(
-              owner_, parsed.size(), loop_->Now());
-          !charged.ok()) {
-        // Over the hourly limit: the job ends here, cancelled, and the
-        // client is told why.
-        (void)scheduler_->CancelJob(stream_.job()->id());
-        CloseInput();  // no more input will come: the job is over
-        rejected_ = true;
-        stream_.Cancel(ToGrpcStatus(charged));
+      if (input_closed_) {
+        ReadMoreInput();  // drained and dropped: the input has ended
         return;
       }
-      scheduler_->AddInput(stream_.job(), std::move(parsed), this);
+      AddInput(std::move(parsed), raw_lines);
     });
   }
 
@@ -95,46 +76,156 @@ class SubmitReactor final
 
   void OnDone() override {
     loop_->Post([this] {
-      // A client that went away mid-upload: its job keeps the lines it sent.
-      CloseInput();
-      if (stream_.job() != nullptr)
-        scheduler_->DetachInput(stream_.job(), this);
+      Job* job = stream_.job();
+      // A client that went away mid-upload: a job kept only in memory ends
+      // with the lines it sent; a durable one waits for the client to resume.
+      if (job != nullptr && !job->durable()) CloseInput();
+      if (job != nullptr) scheduler_->DetachInput(job, this);
       stream_.Detach();
       delete this;
     });
   }
 
  private:
-  // Reject ends the stream before any job exists; nothing more is read.
-  void Reject(const absl::Status& why) {
-    loop_->Post([this, why] {
-      rejected_ = true;
-      stream_.Cancel(ToGrpcStatus(why));
-    });
+  // Parse reads a batch's lines (gRPC thread, or the loop for the first):
+  // those a resumed stream sends again are skipped.
+  std::vector<ParsedLine> Parse(const v1::SubmitRequest& request,
+                                uint64_t* raw_lines) {
+    std::vector<ParsedLine> parsed;
+    parsed.reserve(request.lines_size());
+    for (const std::string& line : request.lines()) {
+      if (skip_lines_ > 0) {
+        --skip_lines_;
+        continue;
+      }
+      ++*raw_lines;
+      ParsedLine p =
+          ParseRequestLine(line, ++line_number_, next_index_, options_);
+      if (p.kind == ParsedLine::Kind::kSkip) continue;
+      ++next_index_;
+      parsed.push_back(std::move(p));
+    }
+    return parsed;
   }
 
-  void EnsureJob() {
-    if (stream_.job() == nullptr)
-      stream_.Attach(scheduler_->CreateJob(options_, owner_), 1);
+  // Open handles the first message on the loop: a new job, or a resumed one.
+  void Open(const v1::SubmitRequest& first) {
+    if (!first.resume_job_id().empty()) {
+      if (absl::Status resumed = Resume(first); !resumed.ok()) {
+        Reject(resumed);
+        return;
+      }
+    } else {
+      options_ = first.options();
+      if (absl::Status valid = ValidateJobOptions(options_); !valid.ok()) {
+        Reject(valid);
+        return;
+      }
+      // The owner's job limit is checked before the job exists.
+      if (absl::Status room = scheduler_->quota().CheckNewJob(
+              owner_, scheduler_->RunningJobsOf(owner_));
+          !room.ok()) {
+        Reject(room);
+        return;
+      }
+      if (std::string error = scheduler_->store_error(); !error.empty()) {
+        Reject(absl::ResourceExhaustedError(absl::StrCat(
+            "no new jobs while the job store cannot write: ", error)));
+        return;
+      }
+      Job* job = scheduler_->CreateJob(options_, owner_);
+      scheduler_->TakeInput(job, this);
+      stream_.Attach(job, 1, /*report_input=*/true);
+    }
+    if (input_closed_) {
+      // Resumed after the input had ended: only results are left to send;
+      // lines still coming are read and dropped.
+      ReadMoreInput();
+      return;
+    }
+    uint64_t raw_lines = 0;
+    std::vector<ParsedLine> parsed = Parse(first, &raw_lines);
+    AddInput(std::move(parsed), raw_lines);
+  }
+
+  // Resume takes over the input of the job `first` names.
+  absl::Status Resume(const v1::SubmitRequest& first) {
+    Job* job = scheduler_->FindJob(first.resume_job_id());
+    if (job == nullptr || job->interactive())
+      return absl::NotFoundError(
+          absl::StrCat("no job ", first.resume_job_id(), " to resume"));
+    if (job->owner() != owner_)
+      return absl::PermissionDeniedError(
+          absl::StrCat("job ", job->id(), " belongs to another user; ", owner_,
+                       " cannot resume its input"));
+    options_ = job->options();
+    if (job->input_closed()) {
+      input_closed_ = true;
+    } else {
+      if (first.resume_from_line() > job->lines_received()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "resume job ", job->id(), " from line ",
+            first.resume_from_line() + 1, ": the coordinator holds only ",
+            job->lines_received(), " lines of its input"));
+      }
+      skip_lines_ = job->lines_received() - first.resume_from_line();
+      line_number_ = job->lines_received();
+      next_index_ = job->next_index();
+      scheduler_->TakeInput(job, this);
+    }
+    FF_LOG(INFO) << LogField(kLogJob, job->id())
+                 << LogField("from_line", first.resume_from_line())
+                 << LogField("from_seq", first.from_seq()) << "job "
+                 << job->id() << ": " << owner_ << " resumed "
+                 << (input_closed_ ? "its results"
+                                   : absl::StrCat("its input after line ",
+                                                  job->lines_received()))
+                 << " from seq " << std::max<uint64_t>(first.from_seq(), 1);
+    stream_.Attach(job, first.from_seq(), /*report_input=*/true);
+    return absl::OkStatus();
+  }
+
+  void AddInput(std::vector<ParsedLine> parsed, uint64_t raw_lines) {
+    Job* job = stream_.job();
+    if (absl::Status charged = scheduler_->quota().ChargeRequests(
+            owner_, parsed.size(), loop_->Now());
+        !charged.ok()) {
+      // Over the hourly limit: the job ends here, cancelled, and the client
+      // is told why.
+      (void)scheduler_->CancelJob(job->id());
+      CloseInput();  // no more input will come: the job is over
+      rejected_ = true;
+      stream_.Cancel(ToGrpcStatus(charged));
+      return;
+    }
+    scheduler_->AddInput(job, std::move(parsed), raw_lines, this);
+  }
+
+  // Reject ends the stream; nothing more is read.
+  void Reject(const absl::Status& why) {
+    rejected_ = true;
+    stream_.Cancel(ToGrpcStatus(why));
   }
 
   void CloseInput() {
-    if (input_closed_ || rejected_) return;
+    if (input_closed_ || stream_.job() == nullptr) return;
     input_closed_ = true;
-    EnsureJob();
-    scheduler_->CloseInput(stream_.job());
+    scheduler_->CloseInput(stream_.job(), this);
   }
 
   EventLoop* const loop_;
   Scheduler* const scheduler_;
+  grpc::CallbackServerContext* const context_;
   const std::string owner_;
   JobStream stream_;
   v1::SubmitRequest in_;
-  // Read side (one read outstanding at a time, so no lock).
+  // Read side (one read outstanding at a time, so no lock; set on the loop
+  // by Open before the next read starts).
   bool got_first_ = false;
   v1::JobOptions options_;
   uint64_t line_number_ = 0;
   uint64_t next_index_ = 0;
+  uint64_t skip_lines_ = 0;
   // Loop side.
   bool input_closed_ = false;
   bool rejected_ = false;  // refused: no (more) input is taken
@@ -205,7 +296,7 @@ JobServiceImpl::Submit(grpc::CallbackServerContext* context) {
     return new RefusedBidi<v1::SubmitRequest, v1::JobEvent>(
         ToGrpcStatus(who.status()));
   }
-  return new SubmitReactor(loop_, scheduler_, who->name);
+  return new SubmitReactor(loop_, scheduler_, context, who->name);
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::Watch(

@@ -4,8 +4,9 @@
 
 namespace fetchfleet::coordinator {
 
-void JobStream::Attach(Job* job, uint64_t from_seq) {
+void JobStream::Attach(Job* job, uint64_t from_seq, bool report_input) {
   job_ = job;
+  report_input_ = report_input && job->durable();
   cursor_ = std::max<uint64_t>(from_seq, 1);
   job_->AddListener(this);
   Pump();
@@ -19,13 +20,20 @@ void JobStream::Pump() {
   if (writing_ || finished_ || job_ == nullptr) return;
   out_.Clear();
   batch_end_ = 0;
+  // A durable job is told to clients only as far as it is in the store: its
+  // id once its record is, input lines and results once they are.
   if (!sent_id_) {
+    if (!job_->record_durable()) return;
     out_.set_job_id(job_->id());
+    out_.set_durable(job_->durable());
     sent_id_ = true;
-  } else if (!sent_input_complete_ && job_->input_closed()) {
+  } else if (report_input_ && job_->durable_lines() > sent_durable_lines_) {
+    sent_durable_lines_ = job_->durable_lines();
+    out_.set_input_durable(sent_durable_lines_);
+  } else if (!sent_input_complete_ && job_->input_close_durable()) {
     *out_.mutable_input_complete() = job_->Status();
     sent_input_complete_ = true;
-  } else if (cursor_ < job_->next_seq()) {
+  } else if (cursor_ <= job_->deliverable_seq()) {
     if (cursor_ < job_->first_held_seq()) {
       FinishOnce(grpc::Status(
           grpc::StatusCode::OUT_OF_RANGE,
@@ -37,14 +45,16 @@ void JobStream::Pump() {
     }
     v1::ResultBatch* batch = out_.mutable_results();
     size_t bytes = 0;
-    while (cursor_ < job_->next_seq() && batch->results_size() < kMaxBatch &&
+    while (cursor_ <= job_->deliverable_seq() &&
+           batch->results_size() < kMaxBatch &&
            bytes < kMaxBatchBytes) {
       const v1::FetchResult& result = job_->ResultAt(cursor_++);
       bytes += result.body().size() + 64;
       *batch->add_results() = result;
     }
     batch_end_ = cursor_ - 1;
-  } else if (job_->ended()) {
+  } else if (job_->ended() && cursor_ >= job_->next_seq() &&
+             job_->deliverable_seq() + 1 == job_->next_seq()) {
     *out_.mutable_finished() = job_->Status();
     final_written_ = true;
   } else {

@@ -28,7 +28,8 @@ class JobStream final : public JobListener {
         finish_(std::move(finish)) {}
 
   // Attach starts streaming `job` from `from_seq` (1 = the beginning).
-  void Attach(Job* job, uint64_t from_seq);
+  // `report_input`: a Submit stream, told how much of its input is durable.
+  void Attach(Job* job, uint64_t from_seq, bool report_input = false);
   // Detach stops listening; call before the reactor goes away.
   void Detach();
   void OnWriteDone(bool ok);
@@ -53,6 +54,8 @@ class JobStream final : public JobListener {
   uint64_t cursor_ = 1;
   uint64_t batch_end_ = 0;  // last seq of the write in progress
   bool sent_id_ = false;
+  bool report_input_ = false;
+  uint64_t sent_durable_lines_ = 0;
   bool sent_input_complete_ = false;
   bool writing_ = false;
   bool final_written_ = false;

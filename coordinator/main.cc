@@ -78,6 +78,30 @@ int main(int argc, char** argv) {
   flags.String("metrics-listen", &options.metrics_listen,
                "serve /metrics, /healthz and /readyz over plain HTTP on "
                "HOST:PORT (empty: off)");
+  flags.String("data-dir", &options.data_dir,
+               "keep jobs in DIR/jobs.sqlite, so that a restart (or a crash) "
+               "loses no job and no result (empty: jobs live in memory)");
+  std::string store_sync = "full";
+  flags.String("store-sync", &store_sync,
+               "full: fsync each commit (survives a power loss); normal: "
+               "survives a crash of the coordinator, not of the machine");
+  int64_t store_max_mb = 0;
+  flags.Int("store-max-mb", &store_max_mb,
+            "the job store may not grow past this many MiB; when full, no "
+            "input is taken and no result delivered until it has room (0: "
+            "until the disk is full)");
+  flags.Duration("input-resume-timeout",
+                 &options.scheduler.input_resume_timeout,
+                 "with --data-dir: how long a job whose client went away "
+                 "mid-upload waits for it to resume before its input ends");
+  int64_t spool_max_results = 1 << 20;
+  flags.Int("spool-max-results", &spool_max_results,
+            "the most results a job may ask to keep waiting for a client "
+            "(fetchctl submit --spool-results)");
+  int64_t spool_max_mb = 1024;
+  flags.Int("spool-max-mb", &spool_max_mb,
+            "the most result body MiB a job may ask to keep waiting for a "
+            "client (fetchctl submit --spool-mb)");
   std::string redis;
   flags.String("redis", &redis,
                "keep rate limits in Redis, "
@@ -90,6 +114,21 @@ int main(int argc, char** argv) {
     return *exit_code;
 
   if (!ParseRedisFlag(redis, &options.redis)) return 2;
+  if (store_sync != "full" && store_sync != "normal") {
+    std::fprintf(stderr, "--store-sync: full or normal, not %s\n",
+                 store_sync.c_str());
+    return 2;
+  }
+  if (store_max_mb < 0 || spool_max_results < 1 || spool_max_mb < 1) {
+    std::fprintf(stderr,
+                 "--store-max-mb, --spool-max-results, --spool-max-mb: "
+                 "positive numbers (--store-max-mb may be 0)\n");
+    return 2;
+  }
+  options.store_sync_full = store_sync == "full";
+  options.store_max_bytes = static_cast<uint64_t>(store_max_mb) << 20;
+  options.scheduler.spool_max_results = static_cast<uint64_t>(spool_max_results);
+  options.scheduler.spool_max_bytes = static_cast<uint64_t>(spool_max_mb) << 20;
   // Tracing: job and Aggregate spans go out through one exporter thread.
   auto exporter = StartExporter(tracing, "fetchfleet-coordinator",
                                 absl::StrCat("coordinator-", getpid()));

@@ -38,28 +38,136 @@ std::string Scheduler::NewJobId(absl::string_view prefix) {
   return id;
 }
 
-Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
-  std::string id = NewJobId("j");
-  auto job = std::make_unique<Job>(id, std::move(options), options_.job_limits,
-                                   clock_, absl::ToUnixMillis(WallNow()));
+JobLimits Scheduler::LimitsFor(const v1::JobOptions& options) const {
+  JobLimits limits = options_.job_limits;
+  // A job may ask for a longer spool (results waiting for a client), up to
+  // the coordinator's cap.
+  if (options.spool_results() > 0) {
+    limits.tail_results = static_cast<size_t>(
+        std::min(options.spool_results(), options_.spool_max_results));
+  }
+  if (options.spool_bytes() > 0) {
+    limits.tail_bytes = static_cast<size_t>(
+        std::min(options.spool_bytes(), options_.spool_max_bytes));
+  }
+  return limits;
+}
+
+void Scheduler::AddJob(std::unique_ptr<Job> job) {
   Job* raw = job.get();
-  raw->set_trace(JobTrace::Start(options_.tracing, raw->options().traceparent(),
-                                 raw->options().tracestate(), WallNow()));
-  FF_LOG(INFO) << LogField(kLogJob, id) << LogTraceId(raw->trace().trace_id())
-               << LogField("owner", owner) << "job " << id << " created by "
-               << owner;
   if (options_.user_limits.in_flight > 0) {
-    std::shared_ptr<InFlightBudget>& budget = owner_budgets_[owner];
+    std::shared_ptr<InFlightBudget>& budget = owner_budgets_[raw->owner()];
     if (budget == nullptr) {
       budget = std::make_shared<InFlightBudget>();
       budget->max = static_cast<uint64_t>(options_.user_limits.in_flight);
     }
     raw->set_owner_budget(budget);
   }
+  std::string id = raw->id();
+  jobs_.emplace(std::move(id), std::move(job));
+  if (raw->ended()) {
+    ended_.push_back(raw);
+  } else {
+    running_.push_back(raw);
+  }
+}
+
+Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
+  std::string id = NewJobId("j");
+  JobLimits limits = LimitsFor(options);
+  auto job = std::make_unique<Job>(id, std::move(options), limits, clock_,
+                                   absl::ToUnixMillis(WallNow()));
+  Job* raw = job.get();
+  raw->set_trace(JobTrace::Start(options_.tracing, raw->options().traceparent(),
+                                 raw->options().tracestate(), WallNow()));
+  FF_LOG(INFO) << LogField(kLogJob, id) << LogTraceId(raw->trace().trace_id())
+               << LogField("owner", owner) << "job " << id << " created by "
+               << owner;
   raw->set_owner(std::move(owner));
-  jobs_.emplace(id, std::move(job));
-  running_.push_back(raw);
+  if (durable_ != nullptr) raw->SetStore(durable_->store(), durable_);
+  AddJob(std::move(job));
   return raw;
+}
+
+void Scheduler::RestoreJobs(const std::vector<RecoveredJob>& jobs) {
+  for (const RecoveredJob& recovered : jobs) {
+    std::unique_ptr<Job> job =
+        Job::Restore(recovered, LimitsFor(recovered.record.options()), clock_,
+                     durable_->store(), durable_);
+    Job* raw = job.get();
+    raw->set_trace(JobTrace::Start(options_.tracing,
+                                   raw->options().traceparent(),
+                                   raw->options().tracestate(), WallNow()));
+    if (!raw->input_closed()) raw->set_input_owner(nullptr, clock_->Now());
+    v1::JobStatus status = raw->Status();
+    FF_LOG(INFO) << LogField(kLogJob, raw->id())
+                 << LogField("owner", raw->owner())
+                 << LogField("done", status.done())
+                 << LogField("waiting", recovered.waiting_input) << "job "
+                 << raw->id() << " of " << raw->owner() << " restored: "
+                 << status.done() << " of " << status.total()
+                 << " requests done, " << recovered.waiting_input
+                 << " waiting, input "
+                 << (raw->input_closed() ? "complete" : "open");
+    AddJob(std::move(job));
+  }
+}
+
+void Scheduler::OnJobDurable(Job* job) {
+  job->NotifyListeners();
+  LoadSpooled(job);
+  ResumeInputs();
+}
+
+std::string Scheduler::store_error() const {
+  return durable_ == nullptr ? std::string() : durable_->store()->error();
+}
+
+void Scheduler::LoadSpooled() {
+  if (durable_ == nullptr) return;
+  for (Job* job : running_) LoadSpooled(job);
+}
+
+void Scheduler::LoadSpooled(Job* job) {
+  if (durable_ == nullptr || !job->WantsLoad()) return;
+  auto [from, upto] = job->BeginLoad();
+  durable_->store()->LoadInput(
+      job->id(), from, upto, Job::kLoadBatch,
+      [this, id = job->id(), upto = upto](std::vector<SpooledLine> lines) {
+        Job* job = FindJob(id);
+        if (job == nullptr) return;
+        for (SpooledLine& line : lines) {
+          if (!line.is_error) job->trace().Stamp(&line.request);
+        }
+        job->EndLoad(std::move(lines), upto, Job::kLoadBatch);
+        OnJobEnded(job);
+        Dispatch();
+        job->NotifyListeners();
+        LoadSpooled(job);
+      });
+}
+
+void Scheduler::CloseOrphanedInputs() {
+  if (durable_ == nullptr) return;
+  absl::Time now = clock_->Now();
+  std::vector<Job*> orphans;
+  for (Job* job : running_) {
+    if (!job->input_closed() &&
+        job->orphaned_at() + options_.input_resume_timeout <= now)
+      orphans.push_back(job);
+  }
+  for (Job* job : orphans) {
+    FF_LOG(WARNING) << LogField(kLogJob, job->id())
+                    << LogField("lines", job->lines_received()) << "job "
+                    << job->id() << ": no client resumed its input within "
+                    << absl::FormatDuration(options_.input_resume_timeout)
+                    << "; the input ends with the " << job->lines_received()
+                    << " lines it has";
+    paused_inputs_.erase(job);
+    job->CloseInput();
+    OnJobEnded(job);
+    job->NotifyListeners();
+  }
 }
 
 size_t Scheduler::RunningJobsOf(absl::string_view owner) const {
@@ -74,27 +182,43 @@ Job* Scheduler::FindJob(absl::string_view job_id) {
   return it == jobs_.end() ? nullptr : it->second.get();
 }
 
+void Scheduler::TakeInput(Job* job, InputStream* stream) {
+  paused_inputs_.erase(job);
+  job->set_input_owner(stream, clock_->Now());
+}
+
 void Scheduler::AddInput(Job* job, std::vector<ParsedLine> lines,
-                         InputStream* stream) {
+                         uint64_t raw_lines, InputStream* stream) {
+  // A stream that lost the input to a resuming one: its lines are the
+  // resumer's to send again.
+  if (job->input_owner() != stream || job->input_closed()) return;
   for (ParsedLine& line : lines) {
+    SpooledLine spooled;
     if (line.kind == ParsedLine::Kind::kRequest) {
       job->trace().Stamp(&line.request);
-      job->AddRequest(std::move(line.request));
+      spooled.index = line.request.index();
+      spooled.request = std::move(line.request);
     } else if (line.kind == ParsedLine::Kind::kError) {
-      job->CountInput();
-      job->AddResult(std::move(line.error));
+      spooled.index = line.error.index();
+      spooled.is_error = true;
+      spooled.error = std::move(line.error);
+    } else {
+      continue;
     }
+    job->AcceptLine(std::move(spooled));
   }
+  job->CountLines(raw_lines);
   Dispatch();
   job->NotifyListeners();
-  if (job->WantsInput()) {
+  if (job->WantsInput() && (durable_ == nullptr || !durable_->Backlogged())) {
     stream->ReadMoreInput();
   } else if (!job->input_closed()) {
     paused_inputs_[job] = stream;
   }
 }
 
-void Scheduler::CloseInput(Job* job) {
+void Scheduler::CloseInput(Job* job, InputStream* stream) {
+  if (job->input_owner() != stream) return;
   paused_inputs_.erase(job);
   job->CloseInput();
   OnJobEnded(job);
@@ -105,6 +229,7 @@ void Scheduler::DetachInput(Job* job, InputStream* stream) {
   auto it = paused_inputs_.find(job);
   if (it != paused_inputs_.end() && it->second == stream)
     paused_inputs_.erase(it);
+  if (job->input_owner() == stream) job->set_input_owner(nullptr, clock_->Now());
 }
 
 Job* Scheduler::StartInteractive(std::vector<v1::FetchRequest> requests,
@@ -252,11 +377,13 @@ void Scheduler::ForgetOldJobs() {
     // A job still watched is kept until its listeners have gone.
     if (job->has_listeners()) break;
     ended_.erase(ended_.begin());
+    if (job->durable()) durable_->Forget(job->id());
     jobs_.erase(job->id());
   }
 }
 
 void Scheduler::ResumeInputs() {
+  if (durable_ != nullptr && durable_->Backlogged()) return;
   for (auto it = paused_inputs_.begin(); it != paused_inputs_.end();) {
     if (it->first->WantsInput()) {
       InputStream* stream = it->second;
@@ -378,6 +505,7 @@ void Scheduler::Dispatch() {
     }
   }
   while (!outgoing.empty()) flush(outgoing.begin()->first);
+  LoadSpooled();
   ResumeInputs();
 }
 
@@ -790,6 +918,7 @@ void Scheduler::Sweep() {
   std::vector<std::string> unpaused = gate_.ExpirePauses();
   for (const std::string& key : unpaused) ReleaseParked(key);
   if (!unpaused.empty()) Dispatch();
+  CloseOrphanedInputs();
   ForgetOldJobs();
 }
 

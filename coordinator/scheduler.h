@@ -30,6 +30,7 @@
 #include "common/clock.h"
 #include "common/request_parser.h"
 #include "coordinator/job.h"
+#include "coordinator/job_journal.h"
 #include "coordinator/job_trace.h"
 #include "coordinator/key_gate.h"
 #include "coordinator/lease_plan.h"
@@ -77,11 +78,33 @@ struct SchedulerOptions {
   absl::Duration ended_job_ttl = absl::Hours(1);
   // Job and Aggregate spans, and the trace context jobs' requests carry.
   TraceSettings tracing;
+  // A durable job whose Submit stream broke before the input ended waits
+  // this long for the client to resume it; then its input is closed with the
+  // lines it has.
+  absl::Duration input_resume_timeout = absl::Minutes(10);
+  // The most a job may ask for its result spool (JobOptions.spool_*).
+  uint64_t spool_max_results = 1 << 20;
+  uint64_t spool_max_bytes = uint64_t{1} << 30;
 };
 
 class Scheduler {
  public:
   Scheduler(const Clock* clock, SchedulerOptions options);
+
+  // --- durability (README, "Durable jobs")
+  // AttachStore makes every batch job created from now on durable. Call
+  // before any job exists.
+  void AttachStore(DurableJobs* durable) { durable_ = durable; }
+  bool durable() const { return durable_ != nullptr; }
+  // RestoreJobs brings back the jobs a store recovered (at start).
+  void RestoreJobs(const std::vector<RecoveredJob>& jobs);
+  // LoadSpooled brings spooled requests of jobs with room into memory
+  // (restored jobs start so).
+  void LoadSpooled();
+  // OnJobDurable: more of `job` is in the store (DurableJobs calls it).
+  void OnJobDurable(Job* job);
+  // Why the store cannot write now; empty when it can (or there is none).
+  std::string store_error() const;
 
   // --- jobs
   Job* CreateJob(v1::JobOptions options, std::string owner = "anonymous");
@@ -90,12 +113,19 @@ class Scheduler {
   // The abuse limits per identity.
   UserQuota& quota() { return quota_; }
   Job* FindJob(absl::string_view job_id);
-  // AddInput queues a parsed batch of `job`'s input. When the job wants more
-  // input now, `stream->ReadMoreInput()` is called at once, else later, when
-  // its queue has drained.
-  void AddInput(Job* job, std::vector<ParsedLine> lines, InputStream* stream);
-  void CloseInput(Job* job);
-  // DetachInput forgets a stream that is going away.
+  // TakeInput makes `stream` the one whose lines `job` takes (a new job's
+  // stream, or one resuming it after the last broke).
+  void TakeInput(Job* job, InputStream* stream);
+  // AddInput queues a parsed batch of `job`'s input, `raw_lines` lines of it
+  // (blank ones included), from `stream`, which must hold the job's input.
+  // When the job wants more input now, `stream->ReadMoreInput()` is called at
+  // once, else later, when its queue has drained (or its lines are durable).
+  void AddInput(Job* job, std::vector<ParsedLine> lines, uint64_t raw_lines,
+                InputStream* stream);
+  // CloseInput ends the input `stream` holds (its client half-closed).
+  void CloseInput(Job* job, InputStream* stream);
+  // DetachInput forgets a stream that is going away. A durable job's input
+  // stays open for a resuming client (input_resume_timeout).
   void DetachInput(Job* job, InputStream* stream);
   absl::StatusOr<v1::JobStatus> CancelJob(absl::string_view job_id);
   std::vector<v1::JobStatus> ListJobs() const;
@@ -228,6 +258,11 @@ class Scheduler {
   // ExportJobSpan sends a batch job's span when it is recorded.
   void ExportJobSpan(const Job& job, const v1::JobStatus& status);
   void ResumeInputs();
+  void LoadSpooled(Job* job);
+  // CloseOrphanedInputs closes durable jobs' inputs that no client resumed.
+  void CloseOrphanedInputs();
+  JobLimits LimitsFor(const v1::JobOptions& options) const;
+  void AddJob(std::unique_ptr<Job> job);
   // EndLease tells the gate a request for `key` came back, and lets parked
   // requests for the key go.
   void EndLease(const std::string& key, uint32_t attempts);
@@ -248,6 +283,7 @@ class Scheduler {
 
   const Clock* clock_;
   const SchedulerOptions options_;
+  DurableJobs* durable_ = nullptr;
   UserQuota quota_;
   // Per owner, when --user-max-in-flight is set (one entry per identity).
   absl::flat_hash_map<std::string, std::shared_ptr<InFlightBudget>>

@@ -30,6 +30,21 @@ class FakeInput : public InputStream {
   int reads = 0;
 };
 
+// Feed sends `lines` into `job` as a Submit stream would, taking the job's
+// input for `stream` first.
+void Feed(Scheduler& scheduler, Job* job, std::vector<ParsedLine> lines,
+          InputStream* stream) {
+  if (job->input_owner() != stream) scheduler.TakeInput(job, stream);
+  uint64_t raw = lines.size();
+  scheduler.AddInput(job, std::move(lines), raw, stream);
+}
+
+// EndInput half-closes the job's input stream.
+void EndInput(Scheduler& scheduler, Job* job) {
+  scheduler.CloseInput(
+      job, static_cast<InputStream*>(const_cast<void*>(job->input_owner())));
+}
+
 class RecordingListener : public JobListener {
  public:
   void OnJobProgress() override { ++calls; }
@@ -104,7 +119,7 @@ TEST_F(SchedulerTest, NeverSendsMoreThanTheCreditGranted) {
   FakeChannel w;
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(5), &input_);
+  Feed(scheduler_, job, Lines(5), &input_);
   EXPECT_TRUE(w.assignments.empty());
   scheduler_.OnWorkerMessage(id, Credit(3));
   EXPECT_EQ(w.assignments.size(), 3u);
@@ -119,8 +134,8 @@ TEST_F(SchedulerTest, ResultsAreNumberedAndTheJobEndsWhenAllAreIn) {
   Job* job = scheduler_.CreateJob(v1::JobOptions());
   RecordingListener listener;
   job->AddListener(&listener);
-  scheduler_.AddInput(job, Lines(4), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, Lines(4), &input_);
+  EndInput(scheduler_, job);
   ASSERT_EQ(w.assignments.size(), 4u);
   scheduler_.OnWorkerMessage(id,
                              Complete({w.assignments[0], w.assignments[1]}));
@@ -143,8 +158,8 @@ TEST_F(SchedulerTest,
   uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
   scheduler_.OnWorkerMessage(id1, Credit(10));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(3), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, Lines(3), &input_);
+  EndInput(scheduler_, job);
   ASSERT_EQ(w1.assignments.size(), 3u);
   // w1 finishes one, then goes silent past the timeout.
   scheduler_.OnWorkerMessage(id1, Complete({w1.assignments[0]}));
@@ -169,9 +184,9 @@ TEST_F(SchedulerTest,
 
 TEST_F(SchedulerTest, InputIsPacedByTheQueue) {
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(4), &input_);
+  Feed(scheduler_, job, Lines(4), &input_);
   EXPECT_EQ(input_.reads, 1);  // 4 < low water 8: read on
-  scheduler_.AddInput(job, Lines(8, 4), &input_);
+  Feed(scheduler_, job, Lines(8, 4), &input_);
   EXPECT_EQ(input_.reads, 1);  // 12 pending, no worker: paused
   FakeChannel w;
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
@@ -188,7 +203,7 @@ TEST_F(SchedulerTest, BadLinesBecomeResultsAndConcurrencyCapHolds) {
   Job* job = scheduler_.CreateJob(options);
   std::vector<ParsedLine> lines = Lines(4);
   lines.push_back(ParseRequestLine("ftp://x/", 5, 4, options));
-  scheduler_.AddInput(job, std::move(lines), &input_);
+  Feed(scheduler_, job, std::move(lines), &input_);
   EXPECT_EQ(w.assignments.size(), 2u);
   EXPECT_EQ(job->next_seq(), 2u);
   EXPECT_EQ(job->ResultAt(1).error(), v1::ERROR_INVALID_REQUEST);
@@ -206,9 +221,9 @@ TEST(SchedulerOwnerTest, AnIdentitysJobsShareItsInFlightCap) {
   Job* a = scheduler.CreateJob(v1::JobOptions(), "alice");
   Job* b = scheduler.CreateJob(v1::JobOptions(), "alice");
   Job* c = scheduler.CreateJob(v1::JobOptions(), "bob");
-  scheduler.AddInput(a, HostLines("a.example", 5, 0), &input);
-  scheduler.AddInput(b, HostLines("b.example", 5, 0), &input);
-  scheduler.AddInput(c, HostLines("c.example", 5, 0), &input);
+  Feed(scheduler, a, HostLines("a.example", 5, 0), &input);
+  Feed(scheduler, b, HostLines("b.example", 5, 0), &input);
+  Feed(scheduler, c, HostLines("c.example", 5, 0), &input);
   // alice's two jobs together hold 3; bob's are his own.
   EXPECT_EQ(w.assignments.size(), 6u);
   EXPECT_EQ(a->Status().in_flight() + b->Status().in_flight(), 3u);
@@ -233,10 +248,10 @@ TEST_F(SchedulerTest, CancelAnswersEveryRequestOnceAndTellsWorkers) {
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
   scheduler_.OnWorkerMessage(id, Credit(2));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(5), &input_);
+  Feed(scheduler_, job, Lines(5), &input_);
   ASSERT_TRUE(scheduler_.CancelJob(job->id()).ok());
   EXPECT_EQ(w.cancelled.size(), 2u);
-  scheduler_.CloseInput(job);
+  EndInput(scheduler_, job);
   EXPECT_TRUE(job->ended());
   EXPECT_EQ(job->state(), v1::JOB_CANCELLED);
   EXPECT_EQ(job->next_seq(), 6u);
@@ -251,7 +266,7 @@ TEST_F(SchedulerTest, DrainingWorkerGetsNothingAndReleasedWorkIsRequeued) {
   uint64_t id1 = scheduler_.AddWorker(&w1, "w1", "p1");
   scheduler_.OnWorkerMessage(id1, Credit(4));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(4), &input_);
+  Feed(scheduler_, job, Lines(4), &input_);
   ASSERT_EQ(w1.assignments.size(), 4u);
   v1::WorkerMessage drain;
   drain.set_draining(true);
@@ -273,7 +288,7 @@ TEST_F(SchedulerTest, UndeliveredResultsPauseDispatch) {
   uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
   scheduler.OnWorkerMessage(id, Credit(100));
   Job* job = scheduler.CreateJob(v1::JobOptions());
-  scheduler.AddInput(job, Lines(10), &input_);
+  Feed(scheduler, job, Lines(10), &input_);
   ASSERT_EQ(w.assignments.size(), 4u);
   scheduler.OnWorkerMessage(id, Complete(w.assignments));
   EXPECT_EQ(w.assignments.size(), 4u);  // nobody read the 4 results: paused
@@ -289,9 +304,9 @@ TEST_F(SchedulerTest, ThrottledKeyParksAndOtherKeysKeepFlowing) {
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
   scheduler_.OnWorkerMessage(id, Credit(100));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, HostLines("slow.example", 20, 0), &input_);
-  scheduler_.AddInput(job, HostLines("fast.example", 30, 20), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, HostLines("slow.example", 20, 0), &input_);
+  Feed(scheduler_, job, HostLines("fast.example", 30, 20), &input_);
+  EndInput(scheduler_, job);
   EXPECT_EQ(CountHost(w.assignments, "slow.example"), 8);  // the gate's cap
   EXPECT_EQ(CountHost(w.assignments, "fast.example"), 30);
   EXPECT_EQ(job->Status().pending(), 12u);  // parked count as pending
@@ -322,8 +337,8 @@ TEST_F(SchedulerTest, ReportedPauseClosesTheKeyFleetWide) {
   pause->set_retry_after_ms(3000);
   scheduler_.OnWorkerMessage(id1, paused);
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(10), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, Lines(10), &input_);
+  EndInput(scheduler_, job);
   EXPECT_EQ(w1.assignments.size() + w2.assignments.size(), 0u);
   EXPECT_EQ(job->Status().pending(), 10u);
   clock_.Advance(absl::Milliseconds(2900));
@@ -344,8 +359,8 @@ TEST_F(SchedulerTest, LimitedKeySpreadsEvenlyOverWorkers) {
   scheduler_.OnWorkerMessage(id1, Credit(100));
   scheduler_.OnWorkerMessage(id2, Credit(100));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(20), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, Lines(20), &input_);
+  EndInput(scheduler_, job);
   EXPECT_EQ(w1.assignments.size(), 4u);  // the gate's 8, half each
   EXPECT_EQ(w2.assignments.size(), 4u);
   // Released one by one, they keep alternating.
@@ -368,7 +383,7 @@ TEST_F(SchedulerTest, LimitedKeyBatchesStayWithinTheCap) {
   uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
   scheduler.OnWorkerMessage(id, Credit(100));
   Job* job = scheduler.CreateJob(v1::JobOptions());
-  scheduler.AddInput(job, Lines(50), &input_);
+  Feed(scheduler, job, Lines(50), &input_);
   EXPECT_EQ(w.assignments.size(), 50u);
   EXPECT_LE(w.largest_batch, 4u);
 }
@@ -379,8 +394,8 @@ TEST_F(SchedulerTest, CancelAnswersParkedRequestsToo) {
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
   scheduler_.OnWorkerMessage(id, Credit(100));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(30), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, Lines(30), &input_);
+  EndInput(scheduler_, job);
   ASSERT_EQ(w.assignments.size(), 8u);
   ASSERT_TRUE(scheduler_.CancelJob(job->id()).ok());
   EXPECT_TRUE(job->ended());
@@ -407,7 +422,7 @@ TEST_F(SchedulerTest, InteractiveJobsGoFirstIntoReservedCredit) {
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
   scheduler_.OnWorkerMessage(id, Credit(32));
   Job* batch = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(batch, HostLines("batch.example", 100, 0), &input_);
+  Feed(scheduler_, batch, HostLines("batch.example", 100, 0), &input_);
   EXPECT_EQ(CountHost(w.assignments, "batch.example"), 30);  // 2 kept back
   Job* call = scheduler_.StartInteractive(
       {Part("user.example", 0), Part("recs.example", 1)}, v1::JobOptions());
@@ -435,7 +450,7 @@ TEST_F(SchedulerTest, ParkedInteractiveRequestsGoBeforeParkedBatchOnes) {
   uint64_t id = scheduler_.AddWorker(&w, "w1", "peer");
   scheduler_.OnWorkerMessage(id, Credit(100));
   Job* batch = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(batch, HostLines("api.example", 20, 0), &input_);
+  Feed(scheduler_, batch, HostLines("api.example", 20, 0), &input_);
   ASSERT_EQ(CountHost(w.assignments, "api.example"), 8);  // the gate's cap
   scheduler_.StartInteractive({Part("api.example", 0)}, v1::JobOptions());
   ASSERT_EQ(CountHost(w.assignments, "api.example"), 8);  // parked too
@@ -473,8 +488,8 @@ TEST_F(SchedulerTest, ACancelledJobEndsOnce) {
   uint64_t id2 = scheduler.AddWorker(&w2, "w2", "peer");
   scheduler.OnWorkerMessage(id2, Credit(100));
   Job* job = scheduler.CreateJob(v1::JobOptions());
-  scheduler.AddInput(job, Lines(3), &input_);
-  scheduler.CloseInput(job);
+  Feed(scheduler, job, Lines(3), &input_);
+  EndInput(scheduler, job);
   ASSERT_TRUE(scheduler.CancelJob(job->id()).ok());
   // Ended once, listed once (it was listed once per lease: 4 times).
   EXPECT_EQ(scheduler.ended_jobs(), 1u);
@@ -506,8 +521,8 @@ TEST_F(SchedulerTest, DeliveredResultsNeverStallDispatchAtTheByteBound) {
     v1::JobOptions options;
     options.set_concurrency(1);
     Job* job = scheduler.CreateJob(options);
-    scheduler.AddInput(job, Lines(12), &input_);
-    scheduler.CloseInput(job);
+    Feed(scheduler, job, Lines(12), &input_);
+    EndInput(scheduler, job);
     for (int done = 0; done < 12; ++done) {
       ASSERT_EQ(w.assignments.size(), static_cast<size_t>(done + 1))
           << "stalled after " << done << " results, limit " << limit_units
@@ -531,7 +546,7 @@ TEST_F(SchedulerTest, UndeliveredBytesPauseDispatchUntilRead) {
   uint64_t id = scheduler.AddWorker(&w, "w1", "peer");
   scheduler.OnWorkerMessage(id, Credit(2));
   Job* job = scheduler.CreateJob(v1::JobOptions());
-  scheduler.AddInput(job, Lines(6), &input_);
+  Feed(scheduler, job, Lines(6), &input_);
   ASSERT_EQ(w.assignments.size(), 2u);
   scheduler.OnWorkerMessage(id, CompleteWithBody(w.assignments, 1 << 20));
   EXPECT_EQ(w.assignments.size(), 2u);  // 2 MiB nobody read
@@ -548,7 +563,7 @@ TEST_F(SchedulerTest, ListWorkersCountsEachWorkersFailedResults) {
   scheduler_.OnWorkerMessage(id1, Credit(3));
   scheduler_.OnWorkerMessage(id2, Credit(3));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(6), &input_);
+  Feed(scheduler_, job, Lines(6), &input_);
   ASSERT_EQ(w1.assignments.size(), 3u);
   ASSERT_EQ(w2.assignments.size(), 3u);
   scheduler_.OnWorkerMessage(id1, Complete({w1.assignments[0]}));
@@ -585,8 +600,8 @@ TEST_F(SchedulerTest, WorkerMessagesAreBoundedAndResultsStampedFromTheLease) {
   Job* job = scheduler_.CreateJob(v1::JobOptions());
   RecordingListener listener;
   job->AddListener(&listener);
-  scheduler_.AddInput(job, Lines(2), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, Lines(2), &input_);
+  EndInput(scheduler_, job);
   EXPECT_TRUE(w1.assignments.empty());
   for (int s = 0; s < 61; ++s) {
     clock_.Advance(absl::Seconds(1));
@@ -645,7 +660,7 @@ TEST_F(SchedulerTest, LeaseDeadlineFollowsTheAttemptPlan) {
   Job* job = scheduler_.CreateJob(options);
   std::vector<ParsedLine> lines;
   lines.push_back(ParseRequestLine("http://a.example/0", 1, 0, job->options()));
-  scheduler_.AddInput(job, std::move(lines), &input_);
+  Feed(scheduler_, job, std::move(lines), &input_);
   ASSERT_EQ(w.assignments.size(), 1u);
   for (int s = 0; s < 19; ++s) {
     clock_.Advance(absl::Seconds(1));
@@ -676,8 +691,8 @@ TEST_F(SchedulerTest, AWorkerThatNeverAnswersIsEjectedAndItsWorkMoves) {
     lines.push_back(ParseRequestLine("http://a.example/" + std::to_string(i),
                                      i + 1, i, job->options()));
   }
-  scheduler_.AddInput(job, std::move(lines), &input_);
-  scheduler_.CloseInput(job);
+  Feed(scheduler_, job, std::move(lines), &input_);
+  EndInput(scheduler_, job);
   ASSERT_EQ(stuck.assignments.size(), 64u);
   uint64_t good = scheduler_.AddWorker(&healthy, "healthy", "p2");
   scheduler_.OnWorkerMessage(good, Credit(68));
@@ -711,7 +726,7 @@ TEST_F(SchedulerTest, ShutdownClosesIdleWorkersAndBusyOnesWhenDone) {
   uint64_t b = scheduler_.AddWorker(&busy, "busy", "p2");
   scheduler_.OnWorkerMessage(b, Credit(1));
   Job* job = scheduler_.CreateJob(v1::JobOptions());
-  scheduler_.AddInput(job, Lines(2), &input_);
+  Feed(scheduler_, job, Lines(2), &input_);
   ASSERT_EQ(busy.assignments.size(), 1u);
   scheduler_.BeginShutdown();
   ASSERT_TRUE(idle.closed.has_value());

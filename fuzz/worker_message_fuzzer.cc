@@ -111,8 +111,10 @@ void Run(const uint8_t* data, size_t size) {
                                      i + 1, i, v1::JobOptions()));
   }
   FakeInput input;
-  fleet.scheduler.AddInput(batch, std::move(lines), &input);
-  fleet.scheduler.CloseInput(batch);
+  fleet.scheduler.TakeInput(batch, &input);
+  uint64_t raw_lines = lines.size();
+  fleet.scheduler.AddInput(batch, std::move(lines), raw_lines, &input);
+  fleet.scheduler.CloseInput(batch, &input);
   std::vector<v1::FetchRequest> parts(2);
   parts[0].set_url("http://c.example/user");
   parts[0].set_id("user");

@@ -1,0 +1,462 @@
+#include "coordinator/job_store.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace fetchfleet::coordinator {
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs(
+  id TEXT PRIMARY KEY, record BLOB NOT NULL, progress BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS input(
+  job TEXT NOT NULL, idx INTEGER NOT NULL, is_error INTEGER NOT NULL,
+  line BLOB NOT NULL, PRIMARY KEY(job, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results(
+  job TEXT NOT NULL, seq INTEGER NOT NULL, result BLOB NOT NULL,
+  PRIMARY KEY(job, seq)
+) WITHOUT ROWID;
+)sql";
+
+void BindText(sqlite3_stmt* stmt, int i, const std::string& text) {
+  sqlite3_bind_text(stmt, i, text.data(), static_cast<int>(text.size()),
+                    SQLITE_STATIC);
+}
+void BindBlob(sqlite3_stmt* stmt, int i, const std::string& blob) {
+  sqlite3_bind_blob(stmt, i, blob.data(), static_cast<int>(blob.size()),
+                    SQLITE_STATIC);
+}
+std::string ColumnBlob(sqlite3_stmt* stmt, int i) {
+  const void* data = sqlite3_column_blob(stmt, i);
+  int size = sqlite3_column_bytes(stmt, i);
+  return data == nullptr ? std::string()
+                         : std::string(static_cast<const char*>(data), size);
+}
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size)
+                                        : 0;
+}
+
+}  // namespace
+
+JobStore::JobStore(JobStoreOptions options, EventLoop* loop)
+    : options_(std::move(options)), loop_(loop) {}
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(
+    JobStoreOptions options, EventLoop* loop) {
+  std::unique_ptr<JobStore> store(new JobStore(std::move(options), loop));
+  if (absl::Status s = store->Init(); !s.ok()) return s;
+  store->thread_ = std::thread([raw = store.get()] { raw->Run(); });
+  return store;
+}
+
+absl::Status JobStore::SqlError(const char* what) const {
+  return absl::InternalError(absl::StrCat("job store ", options_.path, ": ",
+                                          what, ": ", sqlite3_errmsg(db_)));
+}
+
+absl::Status JobStore::Exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) == SQLITE_OK)
+    return absl::OkStatus();
+  std::string text = message != nullptr ? message : "unknown error";
+  sqlite3_free(message);
+  return absl::InternalError(
+      absl::StrCat("job store ", options_.path, ": ", text));
+}
+
+absl::Status JobStore::Init() {
+  if (sqlite3_open_v2(options_.path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return SqlError("cannot open");
+  }
+  // A busy database is another coordinator on the same file: refused rather
+  // than shared (two coordinators would deal the same jobs).
+  if (absl::Status s = Exec("PRAGMA locking_mode=EXCLUSIVE;"); !s.ok())
+    return s;
+  if (absl::Status s = Exec("PRAGMA journal_mode=WAL;"); !s.ok()) return s;
+  if (absl::Status s = Exec(options_.sync_full ? "PRAGMA synchronous=FULL;"
+                                               : "PRAGMA synchronous=NORMAL;");
+      !s.ok())
+    return s;
+  if (options_.max_bytes > 0) {
+    std::string pragma =
+        absl::StrCat("PRAGMA max_page_count=",
+                     std::max<uint64_t>(options_.max_bytes / 4096, 16), ";");
+    if (absl::Status s = Exec(pragma.c_str()); !s.ok()) return s;
+  }
+  if (absl::Status s = Exec("BEGIN EXCLUSIVE; COMMIT;"); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(s.message(), " (is another coordinator using it?)"));
+  }
+  if (absl::Status s = Exec(kSchema); !s.ok()) return s;
+  struct {
+    sqlite3_stmt** stmt;
+    const char* sql;
+  } statements[] = {
+      {&put_job_,
+       "INSERT OR REPLACE INTO jobs(id, record, progress) VALUES(?, ?, ?)"},
+      {&put_progress_, "UPDATE jobs SET progress = ? WHERE id = ?"},
+      {&put_input_,
+       "INSERT OR REPLACE INTO input(job, idx, is_error, line) "
+       "VALUES(?, ?, ?, ?)"},
+      {&put_result_,
+       "INSERT OR REPLACE INTO results(job, seq, result) VALUES(?, ?, ?)"},
+      {&drop_input_, "DELETE FROM input WHERE job = ? AND idx = ?"},
+      {&delete_results_, "DELETE FROM results WHERE job = ? AND seq <= ?"},
+      {&delete_job_[0], "DELETE FROM input WHERE job = ?"},
+      {&delete_job_[1], "DELETE FROM results WHERE job = ?"},
+      {&delete_job_[2], "DELETE FROM jobs WHERE id = ?"},
+      {&load_input_,
+       "SELECT idx, is_error, line FROM input WHERE job = ? AND idx >= ? AND "
+       "idx < ? ORDER BY idx LIMIT ?"},
+  };
+  for (auto& s : statements) {
+    if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt,
+                           nullptr) != SQLITE_OK) {
+      return SqlError("prepare");
+    }
+  }
+  return absl::OkStatus();
+}
+
+JobStore::~JobStore() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  for (sqlite3_stmt* stmt :
+       {put_job_, put_progress_, put_input_, put_result_, drop_input_,
+        delete_results_, delete_job_[0], delete_job_[1], delete_job_[2],
+        load_input_}) {
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db_);
+}
+
+absl::StatusOr<std::vector<RecoveredJob>> JobStore::Recover() {
+  std::vector<RecoveredJob> jobs;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT id, record, progress FROM jobs", -1,
+                         &stmt, nullptr) != SQLITE_OK)
+    return SqlError("recover");
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    RecoveredJob job;
+    if (!job.record.ParseFromString(ColumnBlob(stmt, 1)) ||
+        !job.progress.ParseFromString(ColumnBlob(stmt, 2))) {
+      sqlite3_finalize(stmt);
+      return absl::DataLossError(
+          absl::StrCat("job store ", options_.path, ": job ",
+                       reinterpret_cast<const char*>(
+                           sqlite3_column_text(stmt, 0)),
+                       " does not parse"));
+    }
+    jobs.push_back(std::move(job));
+  }
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) return SqlError("recover");
+  for (RecoveredJob& job : jobs) {
+    const std::string& id = job.record.id();
+    if (sqlite3_prepare_v2(
+            db_, "SELECT result FROM results WHERE job = ? ORDER BY seq", -1,
+            &stmt, nullptr) != SQLITE_OK)
+      return SqlError("recover results");
+    BindText(stmt, 1, id);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      v1::FetchResult result;
+      if (!result.ParseFromString(ColumnBlob(stmt, 0))) {
+        sqlite3_finalize(stmt);
+        return absl::DataLossError(absl::StrCat(
+            "job store ", options_.path, ": a result of job ", id,
+            " does not parse"));
+      }
+      job.results.push_back(std::move(result));
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return SqlError("recover results");
+    if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM input WHERE job = ?",
+                           -1, &stmt, nullptr) != SQLITE_OK)
+      return SqlError("recover input");
+    BindText(stmt, 1, id);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+      job.waiting_input = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+    sqlite3_finalize(stmt);
+  }
+  return jobs;
+}
+
+void JobStore::Enqueue(Op op) {
+  queued_bytes_ += op.job_id.size() + op.a.size() + op.b.size() + 32;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(op));
+  }
+  // The thread is woken by Commit and LoadInput only: writes wait for them.
+}
+
+void JobStore::PutJob(const store::v1::JobRecord& record,
+                      const store::v1::JobProgress& progress) {
+  Op op;
+  op.kind = OpKind::kPutJob;
+  op.job_id = record.id();
+  record.SerializeToString(&op.a);
+  progress.SerializeToString(&op.b);
+  Enqueue(std::move(op));
+}
+
+void JobStore::PutProgress(const std::string& job_id,
+                           const store::v1::JobProgress& progress) {
+  Op op;
+  op.kind = OpKind::kPutProgress;
+  op.job_id = job_id;
+  progress.SerializeToString(&op.a);
+  Enqueue(std::move(op));
+}
+
+void JobStore::PutInput(const std::string& job_id, const SpooledLine& line) {
+  Op op;
+  op.kind = OpKind::kPutInput;
+  op.job_id = job_id;
+  op.x = line.index;
+  op.flag = line.is_error;
+  if (line.is_error) {
+    line.error.SerializeToString(&op.a);
+  } else {
+    line.request.SerializeToString(&op.a);
+  }
+  Enqueue(std::move(op));
+}
+
+void JobStore::PutResult(const std::string& job_id,
+                         const v1::FetchResult& result) {
+  Op op;
+  op.kind = OpKind::kPutResult;
+  op.job_id = job_id;
+  op.x = result.index();
+  op.y = result.seq();
+  result.SerializeToString(&op.a);
+  Enqueue(std::move(op));
+}
+
+void JobStore::DeleteResultsThrough(const std::string& job_id, uint64_t seq) {
+  Op op;
+  op.kind = OpKind::kDeleteResults;
+  op.job_id = job_id;
+  op.y = seq;
+  Enqueue(std::move(op));
+}
+
+void JobStore::DeleteJob(const std::string& job_id) {
+  Op op;
+  op.kind = OpKind::kDeleteJob;
+  op.job_id = job_id;
+  Enqueue(std::move(op));
+}
+
+void JobStore::Commit(absl::AnyInvocable<void()> done) {
+  Op op;
+  op.kind = OpKind::kCommit;
+  op.done = std::move(done);
+  Enqueue(std::move(op));
+  wake_.notify_one();
+}
+
+void JobStore::LoadInput(
+    const std::string& job_id, uint64_t from, uint64_t upto, size_t max,
+    absl::AnyInvocable<void(std::vector<SpooledLine>)> done) {
+  Op op;
+  op.kind = OpKind::kLoad;
+  op.job_id = job_id;
+  op.x = from;
+  op.y = upto;
+  op.max = max;
+  op.loaded = std::move(done);
+  Enqueue(std::move(op));
+  wake_.notify_one();
+}
+
+std::string JobStore::error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+uint64_t JobStore::size_bytes() const {
+  return FileSize(options_.path) + FileSize(options_.path + "-wal");
+}
+
+absl::Status JobStore::Apply(const Op& op) {
+  sqlite3_stmt* stmt = nullptr;
+  auto step = [&](sqlite3_stmt* s) -> absl::Status {
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc == SQLITE_DONE ? absl::OkStatus() : SqlError("write");
+  };
+  switch (op.kind) {
+    case OpKind::kPutJob:
+      stmt = put_job_;
+      BindText(stmt, 1, op.job_id);
+      BindBlob(stmt, 2, op.a);
+      BindBlob(stmt, 3, op.b);
+      return step(stmt);
+    case OpKind::kPutProgress:
+      stmt = put_progress_;
+      BindBlob(stmt, 1, op.a);
+      BindText(stmt, 2, op.job_id);
+      return step(stmt);
+    case OpKind::kPutInput:
+      stmt = put_input_;
+      BindText(stmt, 1, op.job_id);
+      sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
+      sqlite3_bind_int(stmt, 3, op.flag ? 1 : 0);
+      BindBlob(stmt, 4, op.a);
+      return step(stmt);
+    case OpKind::kPutResult: {
+      stmt = put_result_;
+      BindText(stmt, 1, op.job_id);
+      sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.y));
+      BindBlob(stmt, 3, op.a);
+      if (absl::Status s = step(stmt); !s.ok()) return s;
+      stmt = drop_input_;
+      BindText(stmt, 1, op.job_id);
+      sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
+      return step(stmt);
+    }
+    case OpKind::kDeleteResults:
+      stmt = delete_results_;
+      BindText(stmt, 1, op.job_id);
+      sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.y));
+      return step(stmt);
+    case OpKind::kDeleteJob:
+      for (sqlite3_stmt* s : delete_job_) {
+        BindText(s, 1, op.job_id);
+        if (absl::Status status = step(s); !status.ok()) return status;
+      }
+      return absl::OkStatus();
+    case OpKind::kCommit:
+    case OpKind::kLoad:
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+std::vector<SpooledLine> JobStore::Load(const Op& op) {
+  std::vector<SpooledLine> lines;
+  sqlite3_stmt* stmt = load_input_;
+  BindText(stmt, 1, op.job_id);
+  sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
+  sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.y));
+  sqlite3_bind_int64(stmt, 4, static_cast<int64_t>(op.max));
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    SpooledLine line;
+    line.index = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+    line.is_error = sqlite3_column_int(stmt, 1) != 0;
+    std::string blob = ColumnBlob(stmt, 2);
+    bool parsed = line.is_error ? line.error.ParseFromString(blob)
+                                : line.request.ParseFromString(blob);
+    if (!parsed) {
+      // A row this coordinator wrote that no longer parses: answered as an
+      // error rather than dealt, so the job still ends.
+      line.is_error = true;
+      line.error.Clear();
+      line.error.set_index(line.index);
+      line.error.set_error(v1::ERROR_INVALID_REQUEST);
+      line.error.set_error_message("the job store's copy of this line is "
+                                   "damaged");
+    }
+    lines.push_back(std::move(line));
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  return lines;
+}
+
+void JobStore::Run() {
+  std::deque<Op> batch;
+  auto failing_since = std::chrono::steady_clock::time_point::max();
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Writes wait for a Commit or a load; stopping commits what is there.
+      auto has_trigger = [&] {
+        for (const Op& op : queue_)
+          if (op.kind == OpKind::kCommit || op.kind == OpKind::kLoad)
+            return true;
+        return false;
+      };
+      wake_.wait(lock, [&] {
+        return stopping_ || (!batch.empty() && !error_.empty()) ||
+               has_trigger();
+      });
+      if (stopping_ && queue_.empty() && batch.empty()) return;
+      while (!queue_.empty()) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    absl::Status status = Exec("BEGIN");
+    uint64_t bytes = 0;
+    for (const Op& op : batch) {
+      if (!status.ok()) break;
+      status = Apply(op);
+      bytes += op.job_id.size() + op.a.size() + op.b.size() + 32;
+    }
+    if (status.ok()) status = Exec("COMMIT");
+    if (!status.ok()) {
+      (void)Exec("ROLLBACK");
+      auto now = std::chrono::steady_clock::now();
+      bool first = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        first = error_.empty();
+        error_ = std::string(status.message());
+      }
+      if (first) {
+        failing_since = now;
+        FF_LOG(ERROR) << status.message()
+                      << "; no result is delivered and no input is taken "
+                         "until it can write again (retrying every second)";
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping_ && now - failing_since > std::chrono::seconds(5)) {
+        FF_LOG(ERROR) << "job store: giving up on " << batch.size()
+                      << " unwritten changes at shutdown (" << error_ << ")";
+        return;
+      }
+      wake_.wait_for(lock, std::chrono::seconds(1));
+      continue;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_.empty()) {
+        FF_LOG(INFO) << "job store " << options_.path << " writes again";
+        error_.clear();
+      }
+    }
+    queued_bytes_ -= std::min<uint64_t>(bytes, queued_bytes_.load());
+    ++commits_;
+    for (Op& op : batch) {
+      if (op.kind == OpKind::kCommit && op.done) {
+        loop_->Post(std::move(op.done));
+      } else if (op.kind == OpKind::kLoad) {
+        loop_->Post([done = std::move(op.loaded),
+                     lines = Load(op)]() mutable { done(std::move(lines)); });
+      }
+    }
+    batch.clear();
+  }
+}
+
+}  // namespace fetchfleet::coordinator
