@@ -6,6 +6,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -219,6 +223,10 @@ class EventPrinter {
     return code;
   }
 
+  // The last seq written out, and whether the job's end came.
+  uint64_t last_seq() const { return last_seq_; }
+  bool finished() const { return got_finished_; }
+
   // InputFailed: the input could not be read to its end.
   int InputFailed(const absl::Status& status) {
     progress_.Clear();
@@ -346,73 +354,345 @@ bool CheckReachable(const std::shared_ptr<grpc::Channel>& channel,
       std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
 }
 
+namespace {
+
+// LinePump reads the input on a thread of its own into a short queue, so that
+// the input outlives any one Submit stream: a stream that breaks leaves the
+// input where it was, and the next stream goes on from there.
+//
+// Thread-safe.
+class LinePump {
+ public:
+  explicit LinePump(InputReader* input) : input_(input) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~LinePump() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    input_->Cancel();
+    thread_.join();
+  }
+
+  // Next waits for the next batch; false at the end of input (or a read
+  // error: failed() then) or when `abandon` is set.
+  bool Next(std::vector<std::string>* lines, const std::atomic<bool>& abandon) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (queue_.empty() && !ended_ && !abandon.load()) {
+      changed_.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    if (queue_.empty()) return false;
+    *lines = std::move(queue_.front());
+    queue_.pop_front();
+    changed_.notify_all();
+    return true;
+  }
+  bool ended() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ended_ && queue_.empty();
+  }
+  bool failed() const { return failed_.load(); }
+
+ private:
+  void Run() {
+    while (true) {
+      std::vector<std::string> lines;
+      bool more = input_->NextBatch(kBatchLines, kBatchBytes, &lines);
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!input_->status().ok()) failed_.store(true);
+      if (!lines.empty()) queue_.push_back(std::move(lines));
+      if (!more || failed_.load() || stopping_) {
+        ended_ = true;
+        changed_.notify_all();
+        return;
+      }
+      changed_.notify_all();
+      changed_.wait(lock, [this] { return queue_.size() < 4 || stopping_; });
+    }
+  }
+
+  InputReader* const input_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<std::vector<std::string>> queue_;
+  bool ended_ = false;
+  bool stopping_ = false;
+  std::atomic<bool> failed_{false};
+  std::thread thread_;
+};
+
+// ResendBuffer keeps the input lines sent since the last the coordinator made
+// durable (JobEvent.input_durable), to send again on a new stream. A
+// coordinator without a store says so at once; nothing is kept then.
+//
+// Thread-safe.
+class ResendBuffer {
+ public:
+  void Add(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (keep_) lines_.push_back(line);
+  }
+  void Ack(uint64_t durable) {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (acked_ < durable && !lines_.empty()) {
+      lines_.pop_front();
+      ++acked_;
+    }
+    acked_ = std::max(acked_, durable);
+  }
+  void StopKeeping() {
+    std::lock_guard<std::mutex> lock(mu_);
+    keep_ = false;
+    lines_.clear();
+  }
+  uint64_t acked() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  std::vector<std::string> Unacked() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {lines_.begin(), lines_.end()};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<std::string> lines_;
+  uint64_t acked_ = 0;
+  bool keep_ = true;
+};
+
+// CurrentCall routes fetchctl's signal to whichever call is open now, and
+// wakes a reconnect's backoff.
+//
+// Thread-safe.
+class CurrentCall {
+ public:
+  void Set(grpc::ClientContext* context) {
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = context;
+    if (context_ != nullptr && signal_ != 0) context_->TryCancel();
+  }
+  void OnSignal(int signal) {
+    std::lock_guard<std::mutex> lock(mu_);
+    signal_ = signal;
+    if (context_ != nullptr) context_->TryCancel();
+    woken_.notify_all();
+  }
+  // Sleep waits `delay`; false when a signal came.
+  bool Sleep(absl::Duration delay) {
+    std::unique_lock<std::mutex> lock(mu_);
+    woken_.wait_for(lock, std::chrono::microseconds(
+                              absl::ToInt64Microseconds(delay)),
+                    [this] { return signal_ != 0; });
+    return signal_ == 0;
+  }
+  int signal() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return signal_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable woken_;
+  grpc::ClientContext* context_ = nullptr;
+  int signal_ = 0;
+};
+
+// Reconnects: the backoff of a job stream that broke, and its limit.
+class Reconnects {
+ public:
+  explicit Reconnects(absl::Duration limit) : limit_(limit) {}
+  // Next: the delay before the next attempt, or nullopt when the limit is
+  // spent (said on stderr either way).
+  std::optional<absl::Duration> Next(const grpc::Status& status,
+                                     const std::string& job_id) {
+    absl::Time now = absl::Now();
+    if (attempt_ == 0) first_ = now;
+    ++attempt_;
+    if (limit_ <= absl::ZeroDuration() || now - first_ >= limit_) {
+      if (limit_ > absl::ZeroDuration())
+        std::fprintf(stderr, "gave up reconnecting after %s\n",
+                     absl::FormatDuration(absl::Trunc(now - first_,
+                                                      absl::Seconds(1)))
+                         .c_str());
+      return std::nullopt;
+    }
+    absl::Duration delay = std::min(
+        absl::Milliseconds(200) * (1 << std::min(attempt_ - 1, 5)),
+        absl::Seconds(5));
+    std::fprintf(stderr,
+                 "job %s: the coordinator stream broke (%s); reconnecting "
+                 "in %s (attempt %d, giving up after %s)\n",
+                 job_id.c_str(), ErrorText(status).c_str(),
+                 absl::FormatDuration(delay).c_str(), attempt_,
+                 absl::FormatDuration(limit_).c_str());
+    return delay;
+  }
+  // Connected: a stream got through; the next break starts a new count.
+  void Connected() { attempt_ = 0; }
+
+ private:
+  const absl::Duration limit_;
+  int attempt_ = 0;
+  absl::Time first_;
+};
+
+// StreamEnd: how one stream of a job ended.
+struct StreamEnd {
+  grpc::Status status;
+  bool stopped = false;        // we stopped reading (detach, output failed)
+  bool output_closed = false;  // the OutputWatch saw the reader go
+  bool got_events = false;     // the coordinator sent something
+};
+
+bool Reconnectable(const StreamEnd& end, bool durable, int signal) {
+  return durable && !end.stopped && !end.output_closed && signal == 0 &&
+         ExitCodeForBrokenStream(end.status) == kExitUnreachable;
+}
+
+}  // namespace
+
 int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
               const v1::JobOptions& options, InputReader* input,
               const OutputOptions& output) {
   FILE* out = OpenOutput(output);
   if (out == nullptr) return kExitUsage;
   std::unique_ptr<v1::JobService::Stub> stub = v1::JobService::NewStub(channel);
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::SubmitRequest, v1::JobEvent>>
-      stream = stub->Submit(&context);
-
-  std::atomic<bool> input_failed{false};
-  std::promise<void> writer_done;
-  std::future<void> writer_finished = writer_done.get_future();
-  std::thread writer([&] {
-    WhenDone done([&] { writer_done.set_value(); });
-    v1::SubmitRequest request;
-    *request.mutable_options() = options;
-    std::vector<std::string> lines;
-    bool more = true;
-    do {
-      more = input->NextBatch(kBatchLines, kBatchBytes, &lines);
-      if (!input->status().ok()) {
-        // Not an end of input: end the call instead of closing the input,
-        // so the job does not pass for complete.
-        input_failed.store(true);
-        context.TryCancel();
-        return;
-      }
-      for (std::string& line : lines) request.add_lines(std::move(line));
-      // The first message always goes, so that even empty input makes a job.
-      if (!stream->Write(request))
-        return;  // the call ended; Finish reports why
-      request.Clear();
-    } while (more);
-    stream->WritesDone();
-  });
-
   OutputOptions submitting = output;
   submitting.submitting = true;
   EventPrinter printer(out, submitting);
-  OutputWatch watch(out, &context);
-  InterruptScope interrupt(&context);
-  v1::JobEvent event;
-  bool stopped = false;  // we stopped reading before the stream ended
-  while (stream->Read(&event)) {
-    if (!printer.Handle(event)) {
-      stopped = true;
-      break;
+  CurrentCall call;
+  InterruptScope interrupt([&call](int signal) { call.OnSignal(signal); });
+  LinePump pump(input);
+  ResendBuffer resend;
+  Reconnects reconnects(output.reconnect_for);
+  std::string job_id;
+  bool durable = false;
+  bool input_sent = false;    // the pump ended and every line went out
+  bool input_complete = false;  // the coordinator holds the whole input
+  StreamEnd end;
+  while (true) {
+    grpc::ClientContext context;
+    call.Set(&context);
+    std::unique_ptr<grpc::ClientReaderWriter<v1::SubmitRequest, v1::JobEvent>>
+        stream = stub->Submit(&context);
+    std::atomic<bool> abandon{false};
+    std::promise<void> writer_done;
+    std::future<void> writer_finished = writer_done.get_future();
+    const bool resuming = !job_id.empty();
+    const uint64_t from_line = resend.acked();
+    const uint64_t from_seq = printer.last_seq() + 1;
+    std::thread writer([&] {
+      WhenDone done([&] { writer_done.set_value(); });
+      v1::SubmitRequest request;
+      *request.mutable_options() = options;
+      if (resuming) {
+        request.set_resume_job_id(job_id);
+        request.set_resume_from_line(from_line);
+        request.set_from_seq(from_seq);
+        if (input_complete) {
+          // Nothing left to send: the results alone are wanted.
+          stream->Write(request);
+          stream->WritesDone();
+          return;
+        }
+        // Lines sent before that may not have reached the store go again.
+        size_t bytes = 0;
+        for (std::string& line : resend.Unacked()) {
+          bytes += line.size();
+          request.add_lines(std::move(line));
+          if (static_cast<size_t>(request.lines_size()) >= kBatchLines ||
+              bytes >= kBatchBytes) {
+            if (!stream->Write(request)) return;
+            request.Clear();
+            bytes = 0;
+          }
+        }
+      }
+      std::vector<std::string> lines;
+      bool first = true;
+      while (pump.Next(&lines, abandon)) {
+        for (std::string& line : lines) {
+          resend.Add(line);
+          request.add_lines(std::move(line));
+        }
+        if (!stream->Write(request)) return;  // Finish reports why
+        request.Clear();
+        first = false;
+      }
+      if (abandon.load()) return;
+      if (pump.failed()) {
+        // Not an end of input: end the call instead of closing the input, so
+        // the job does not pass for complete.
+        context.TryCancel();
+        return;
+      }
+      // The first message always goes, so that even empty input makes a job.
+      if (first && !stream->Write(request)) return;
+      input_sent = true;
+      stream->WritesDone();
+    });
+
+    OutputWatch watch(out, &context);
+    v1::JobEvent event;
+    end = StreamEnd();
+    while (stream->Read(&event)) {
+      end.got_events = true;
+      reconnects.Connected();
+      if (event.kind_case() == v1::JobEvent::kJobId) {
+        if (job_id.empty()) {
+          job_id = event.job_id();
+          durable = event.durable();
+          if (!durable) resend.StopKeeping();
+        } else if (event.job_id() != job_id) {
+          end.status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                    "the coordinator resumed another job");
+          end.stopped = true;
+          break;
+        }
+        if (resuming) continue;  // said once
+      }
+      if (event.kind_case() == v1::JobEvent::kInputDurable) {
+        resend.Ack(event.input_durable());
+        continue;
+      }
+      if (event.kind_case() == v1::JobEvent::kInputComplete)
+        input_complete = true;
+      if (!printer.Handle(event)) {
+        end.stopped = true;
+        break;
+      }
     }
+    // Reading has stopped. If we stopped (detach, the output failed), end the
+    // call, so that a writer blocked on flow control returns. If the stream
+    // ended, the call is over and the writer returns by itself; cancelling
+    // then would replace the coordinator's status (NOT_FOUND, UNAVAILABLE...)
+    // with our CANCELLED, so only a writer still stuck after a grace period
+    // is. A writer waiting for input is let go: this stream takes no more.
+    abandon.store(true);
+    if (end.stopped ||
+        writer_finished.wait_for(kWriterGrace) != std::future_status::ready) {
+      context.TryCancel();
+    }
+    watch.Stop();
+    writer.join();
+    call.Set(nullptr);
+    grpc::Status status = stream->Finish();
+    if (end.status.ok()) end.status = status;
+    end.output_closed = watch.closed();
+    if (pump.failed() && !input_sent) break;
+    if (printer.finished() ||
+        !Reconnectable(end, durable && !job_id.empty(), call.signal()))
+      break;
+    std::optional<absl::Duration> delay = reconnects.Next(end.status, job_id);
+    if (!delay || !call.Sleep(*delay)) break;
   }
-  // Reading has stopped. If we stopped (detach, the output failed), end the
-  // call, so that a writer blocked on flow control returns. If the stream
-  // ended, the call is over and the writer returns by itself; cancelling then
-  // would replace the coordinator's status (NOT_FOUND, UNAVAILABLE...) with
-  // our CANCELLED, so only a writer still stuck after a grace period is. A
-  // writer waiting for input is woken: nothing more will be sent either way.
-  input->Cancel();
-  if (stopped ||
-      writer_finished.wait_for(kWriterGrace) != std::future_status::ready) {
-    context.TryCancel();
-  }
-  watch.Stop();
-  writer.join();
-  grpc::Status status = stream->Finish();
-  int code = input_failed.load()
+  (void)input_sent;
+  int code = pump.failed() && !printer.finished()
                  ? printer.InputFailed(input->status())
-                 : printer.Finish(status, watch.closed(), interrupt.signal());
+                 : printer.Finish(end.status, end.output_closed, call.signal());
   return CloseOutput(out, output, code);
 }
 
@@ -422,30 +702,53 @@ int WatchJob(const std::shared_ptr<grpc::Channel>& channel,
   FILE* out = OpenOutput(output);
   if (out == nullptr) return kExitUsage;
   std::unique_ptr<v1::JobService::Stub> stub = v1::JobService::NewStub(channel);
-  grpc::ClientContext context;
-  v1::WatchRequest request;
-  request.set_job_id(job_id);
-  request.set_from_seq(from_seq);
-  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> stream =
-      stub->Watch(&context, request);
   OutputOptions quiet = output;
   quiet.detach = false;
   quiet.submitting = false;
   EventPrinter printer(out, quiet, job_id, from_seq);
-  OutputWatch watch(out, &context);
-  InterruptScope interrupt(&context);
-  v1::JobEvent event;
-  while (stream->Read(&event)) {
-    if (!printer.Handle(event)) {
-      // We stopped (the output failed): end the call. Not when the stream
-      // ended: that would replace the coordinator's status with CANCELLED.
-      context.TryCancel();
-      break;
+  CurrentCall call;
+  InterruptScope interrupt([&call](int signal) { call.OnSignal(signal); });
+  Reconnects reconnects(output.reconnect_for);
+  bool durable = false;
+  StreamEnd end;
+  while (true) {
+    grpc::ClientContext context;
+    call.Set(&context);
+    v1::WatchRequest request;
+    request.set_job_id(job_id);
+    request.set_from_seq(printer.last_seq() + 1);
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> stream =
+        stub->Watch(&context, request);
+    OutputWatch watch(out, &context);
+    v1::JobEvent event;
+    bool said_id = end.got_events;
+    end = StreamEnd();
+    while (stream->Read(&event)) {
+      end.got_events = true;
+      reconnects.Connected();
+      if (event.kind_case() == v1::JobEvent::kJobId) {
+        durable = event.durable();
+        if (said_id) continue;
+      }
+      if (!printer.Handle(event)) {
+        // We stopped (the output failed): end the call. Not when the stream
+        // ended: that would replace the coordinator's status with CANCELLED.
+        context.TryCancel();
+        end.stopped = true;
+        break;
+      }
     }
+    watch.Stop();
+    call.Set(nullptr);
+    end.status = stream->Finish();
+    end.output_closed = watch.closed();
+    end.got_events = end.got_events || said_id;
+    if (printer.finished() || !Reconnectable(end, durable, call.signal()))
+      break;
+    std::optional<absl::Duration> delay = reconnects.Next(end.status, job_id);
+    if (!delay || !call.Sleep(*delay)) break;
   }
-  watch.Stop();
-  int code =
-      printer.Finish(stream->Finish(), watch.closed(), interrupt.signal());
+  int code = printer.Finish(end.status, end.output_closed, call.signal());
   return CloseOutput(out, output, code);
 }
 

@@ -30,6 +30,10 @@ struct OutputOptions {
   // --stats-json FILE: the job's statistics as one JSON object, written when
   // the job ends ("" = not asked).
   std::string stats_json_path;
+  // A job stream that breaks (the coordinator restarted, the network went) is
+  // opened again, with backoff, for this long, when the coordinator keeps
+  // its jobs in a store (0: never).
+  absl::Duration reconnect_for = absl::Minutes(5);
 };
 
 // CheckReachable waits briefly for the channel to connect; false when the

@@ -104,6 +104,9 @@ struct JobFlags {
   std::string traceparent;
   std::string tracestate;
   bool trace = false;
+  int64_t spool_results = 0;
+  int64_t spool_mb = 0;
+  absl::Duration reconnect_for = absl::Minutes(5);
 };
 
 void AddJobFlags(FlagSet* flags, JobFlags* job) {
@@ -165,6 +168,11 @@ absl::StatusOr<v1::JobOptions> ToJobOptions(const JobFlags& job) {
   options.set_max_attempts(job.max_attempts);
   options.set_timeout_ms(timeout_ms);
   options.set_concurrency(job.concurrency);
+  if (job.spool_results < 0 || job.spool_mb < 0)
+    return absl::InvalidArgumentError(
+        "--spool-results and --spool-mb must be 0 or more");
+  options.set_spool_results(static_cast<uint64_t>(job.spool_results));
+  options.set_spool_bytes(static_cast<uint64_t>(job.spool_mb) << 20);
   options.set_include_headers(job.headers);
   options.set_body_cap_bytes(job.max_body);
   if (job.trace && !job.traceparent.empty())
@@ -258,6 +266,15 @@ int Main(int argc, char** argv) {
     if (command == "submit") {
       flags.Bool("detach", &job.detach,
                  "print the job id once the input is in, then return");
+      flags.Int("spool-results", &job.spool_results,
+                "results that may wait on the coordinator for a client "
+                "before the job pauses (0: the coordinator's default)");
+      flags.Int("spool-mb", &job.spool_mb,
+                "and their body MiB (0: the coordinator's default)");
+      flags.Duration("reconnect-for", &job.reconnect_for,
+                     "when the stream to a coordinator that keeps jobs "
+                     "(--data-dir) breaks, reconnect and resume for this "
+                     "long (0: never)");
     } else {
       flags.StringList(
           "allow-cidr", &allow_cidrs,
@@ -270,6 +287,10 @@ int Main(int argc, char** argv) {
     }
   } else if (command == "watch") {
     flags.Int("from", &from_flag, "first result seq to print");
+    flags.Duration("reconnect-for", &job.reconnect_for,
+                   "when the stream to a coordinator that keeps jobs "
+                   "(--data-dir) breaks, reconnect and resume for this long "
+                   "(0: never)");
     flags.String("output", &job.output,
                  "write results to this file instead of stdout");
     flags.Bool("no-progress", &job.no_progress, "no progress bar");
@@ -325,6 +346,7 @@ int Main(int argc, char** argv) {
   output.coordinator = coordinator;
   output.embedded = command == "run";
   output.stats_json_path = job.stats_json;
+  output.reconnect_for = job.reconnect_for;
   if (!job.stats_json.empty()) {
     if (job.detach)
       return UsageError(
