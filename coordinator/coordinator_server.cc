@@ -199,16 +199,19 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
   serving_ = false;  // /readyz says so through the grace period
   // Workers without leases are let go at once (the rest as their leases end),
   // so an idle coordinator does not wait out the grace for their streams.
+  // A server that failed to start may have no gRPC server or loop yet.
   loop_.Post([this] { scheduler_.BeginShutdown(); });
   // Reactors finish through the loop, so it keeps running until the server is
   // down.
-  server_->Shutdown(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  if (server_ != nullptr) {
+    server_->Shutdown(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  }
   // Scrapes and probes read the loop: they end before it does.
   metrics_server_.reset();
   loop_.Stop();
-  loop_thread_.join();
+  if (loop_thread_.joinable()) loop_thread_.join();
 }
 
 }  // namespace fetchfleet::coordinator

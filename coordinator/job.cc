@@ -432,6 +432,7 @@ v1::JobStatus Job::Status() const {
   status.set_elapsed_s(absl::ToDoubleSeconds(now - created_));
   status.set_created_unix_ms(created_unix_ms_);
   status.set_oldest_seq(first_held_seq());
+  status.set_durable(store_ != nullptr);
   *status.mutable_stats() = Stats();
   return status;
 }

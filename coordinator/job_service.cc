@@ -135,7 +135,11 @@ class SubmitReactor final
       }
       Job* job = scheduler_->CreateJob(options_, owner_);
       scheduler_->TakeInput(job, this);
-      stream_.Attach(job, 1, /*report_input=*/true);
+      // Detached, a durable job keeps its results for `watch`; one in memory
+      // has no room to hold them while the rest of its input comes, so its
+      // stream takes them as before.
+      stream_.Attach(job, 1, /*report_input=*/true,
+                     !first.detach() || !job->durable());
     }
     if (input_closed_) {
       // Resumed after the input had ended: only results are left to send;
@@ -181,7 +185,8 @@ class SubmitReactor final
                                    : absl::StrCat("its input after line ",
                                                   job->lines_received()))
                  << " from seq " << std::max<uint64_t>(first.from_seq(), 1);
-    stream_.Attach(job, first.from_seq(), /*report_input=*/true);
+    stream_.Attach(job, first.from_seq(), /*report_input=*/true,
+                   !first.detach());
     return absl::OkStatus();
   }
 
@@ -323,6 +328,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetJob(
       return;
     }
     *response = (*job)->Status();
+    response->set_store_error(scheduler_->store_error());
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

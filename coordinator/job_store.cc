@@ -79,26 +79,25 @@ absl::Status JobStore::Init() {
                       nullptr) != SQLITE_OK) {
     return SqlError("cannot open");
   }
-  // A busy database is another coordinator on the same file: refused rather
-  // than shared (two coordinators would deal the same jobs).
-  if (absl::Status s = Exec("PRAGMA locking_mode=EXCLUSIVE;"); !s.ok())
-    return s;
-  if (absl::Status s = Exec("PRAGMA journal_mode=WAL;"); !s.ok()) return s;
-  if (absl::Status s = Exec(options_.sync_full ? "PRAGMA synchronous=FULL;"
-                                               : "PRAGMA synchronous=NORMAL;");
-      !s.ok())
-    return s;
+  // The database is held exclusively: a second coordinator on the same file
+  // is refused rather than let in (two would deal the same jobs).
+  std::string pragmas = absl::StrCat(
+      "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
+      "PRAGMA synchronous=",
+      options_.sync_full ? "FULL" : "NORMAL", ";");
   if (options_.max_bytes > 0) {
-    std::string pragma =
-        absl::StrCat("PRAGMA max_page_count=",
-                     std::max<uint64_t>(options_.max_bytes / 4096, 16), ";");
-    if (absl::Status s = Exec(pragma.c_str()); !s.ok()) return s;
+    absl::StrAppend(&pragmas, "PRAGMA max_page_count=",
+                    std::max<uint64_t>(options_.max_bytes / 4096, 16), ";");
   }
-  if (absl::Status s = Exec("BEGIN EXCLUSIVE; COMMIT;"); !s.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(s.message(), " (is another coordinator using it?)"));
+  absl::StrAppend(&pragmas, "BEGIN EXCLUSIVE; COMMIT;", kSchema);
+  if (absl::Status s = Exec(pragmas.c_str()); !s.ok()) {
+    int code = sqlite3_errcode(db_);
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          s.message(), " (is another coordinator using it?)"));
+    }
+    return s;
   }
-  if (absl::Status s = Exec(kSchema); !s.ok()) return s;
   struct {
     sqlite3_stmt** stmt;
     const char* sql;
@@ -283,7 +282,10 @@ void JobStore::LoadInput(
   op.y = upto;
   op.max = max;
   op.loaded = std::move(done);
-  Enqueue(std::move(op));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loads_.push_back(std::move(op));
+  }
   wake_.notify_one();
 }
 
@@ -384,78 +386,90 @@ std::vector<SpooledLine> JobStore::Load(const Op& op) {
 }
 
 void JobStore::Run() {
+  // A transaction holds the writes up to the last Commit queued, never past
+  // it: writes after a Commit belong with the progress rows of the next one
+  // (a result without its job's counters would lose a request in a crash).
   std::deque<Op> batch;
   auto failing_since = std::chrono::steady_clock::time_point::max();
   while (true) {
+    std::deque<Op> loads;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      // Writes wait for a Commit or a load; stopping commits what is there.
-      auto has_trigger = [&] {
-        for (const Op& op : queue_)
-          if (op.kind == OpKind::kCommit || op.kind == OpKind::kLoad)
-            return true;
-        return false;
+      auto last_commit = [&] {
+        for (size_t i = queue_.size(); i > 0; --i)
+          if (queue_[i - 1].kind == OpKind::kCommit) return i;
+        return size_t{0};
       };
       wake_.wait(lock, [&] {
         return stopping_ || (!batch.empty() && !error_.empty()) ||
-               has_trigger();
+               !loads_.empty() || last_commit() > 0;
       });
-      if (stopping_ && queue_.empty() && batch.empty()) return;
-      while (!queue_.empty()) {
+      size_t take = last_commit();
+      if (stopping_ && take == 0 && batch.empty() && loads_.empty()) {
+        // Writes without a Commit are dropped, as a crash would drop them.
+        return;
+      }
+      for (size_t i = 0; i < take; ++i) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      // Loads read only what is committed: they need not wait for writes.
+      if (error_.empty() || batch.empty()) loads.swap(loads_);
     }
-    absl::Status status = Exec("BEGIN");
-    uint64_t bytes = 0;
-    for (const Op& op : batch) {
-      if (!status.ok()) break;
-      status = Apply(op);
-      bytes += op.job_id.size() + op.a.size() + op.b.size() + 32;
-    }
-    if (status.ok()) status = Exec("COMMIT");
-    if (!status.ok()) {
-      (void)Exec("ROLLBACK");
-      auto now = std::chrono::steady_clock::now();
-      bool first = false;
+    if (!batch.empty()) {
+      absl::Status status = Exec("BEGIN");
+      uint64_t bytes = 0;
+      for (const Op& op : batch) {
+        if (!status.ok()) break;
+        status = Apply(op);
+        bytes += op.job_id.size() + op.a.size() + op.b.size() + 32;
+      }
+      if (status.ok()) status = Exec("COMMIT");
+      if (!status.ok()) {
+        (void)Exec("ROLLBACK");
+        auto now = std::chrono::steady_clock::now();
+        bool first = false;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          first = error_.empty();
+          error_ = std::string(status.message());
+        }
+        if (first) {
+          failing_since = now;
+          FF_LOG(ERROR) << status.message()
+                        << "; no result is delivered and no input is taken "
+                           "until it can write again (retrying every second)";
+        }
+        std::unique_lock<std::mutex> lock(mu_);
+        for (Op& load : loads) loads_.push_back(std::move(load));
+        if (stopping_ && now - failing_since > std::chrono::seconds(5)) {
+          FF_LOG(ERROR) << "job store: giving up on " << batch.size()
+                        << " unwritten changes at shutdown (" << error_
+                        << ")";
+          return;
+        }
+        wake_.wait_for(lock, std::chrono::seconds(1));
+        continue;
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
-        first = error_.empty();
-        error_ = std::string(status.message());
+        if (!error_.empty()) {
+          FF_LOG(INFO) << "job store " << options_.path << " writes again";
+          error_.clear();
+        }
       }
-      if (first) {
-        failing_since = now;
-        FF_LOG(ERROR) << status.message()
-                      << "; no result is delivered and no input is taken "
-                         "until it can write again (retrying every second)";
+      queued_bytes_ -= std::min<uint64_t>(bytes, queued_bytes_.load());
+      ++commits_;
+      for (Op& op : batch) {
+        if (op.kind == OpKind::kCommit && op.done)
+          loop_->Post(std::move(op.done));
       }
-      std::unique_lock<std::mutex> lock(mu_);
-      if (stopping_ && now - failing_since > std::chrono::seconds(5)) {
-        FF_LOG(ERROR) << "job store: giving up on " << batch.size()
-                      << " unwritten changes at shutdown (" << error_ << ")";
-        return;
-      }
-      wake_.wait_for(lock, std::chrono::seconds(1));
-      continue;
+      batch.clear();
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_.empty()) {
-        FF_LOG(INFO) << "job store " << options_.path << " writes again";
-        error_.clear();
-      }
+    for (Op& op : loads) {
+      loop_->Post([done = std::move(op.loaded),
+                   lines = Load(op)]() mutable { done(std::move(lines)); });
     }
-    queued_bytes_ -= std::min<uint64_t>(bytes, queued_bytes_.load());
-    ++commits_;
-    for (Op& op : batch) {
-      if (op.kind == OpKind::kCommit && op.done) {
-        loop_->Post(std::move(op.done));
-      } else if (op.kind == OpKind::kLoad) {
-        loop_->Post([done = std::move(op.loaded),
-                     lines = Load(op)]() mutable { done(std::move(lines)); });
-      }
-    }
-    batch.clear();
   }
 }
 

@@ -70,8 +70,9 @@ class JobStore {
   // callbacks are posted to `loop`.
   static absl::StatusOr<std::unique_ptr<JobStore>> Open(JobStoreOptions options,
                                                         EventLoop* loop);
-  // Commits what is queued (retrying a failing store for at most 5 s), then
-  // stops the thread.
+  // Commits what is queued up to the last Commit (retrying a failing store
+  // for at most 5 s), then stops the thread; later writes are dropped, as a
+  // crash would drop them.
   ~JobStore();
 
   // Recover reads every job. Call before any write.
@@ -153,7 +154,8 @@ class JobStore {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<Op> queue_;
+  std::deque<Op> queue_;  // writes and commits, in order
+  std::deque<Op> loads_;
   bool stopping_ = false;
   std::string error_;
   std::atomic<uint64_t> queued_bytes_{0};

@@ -4,9 +4,11 @@
 
 namespace fetchfleet::coordinator {
 
-void JobStream::Attach(Job* job, uint64_t from_seq, bool report_input) {
+void JobStream::Attach(Job* job, uint64_t from_seq, bool report_input,
+                       bool send_results) {
   job_ = job;
   report_input_ = report_input && job->durable();
+  send_results_ = send_results;
   cursor_ = std::max<uint64_t>(from_seq, 1);
   job_->AddListener(this);
   Pump();
@@ -33,7 +35,7 @@ void JobStream::Pump() {
   } else if (!sent_input_complete_ && job_->input_close_durable()) {
     *out_.mutable_input_complete() = job_->Status();
     sent_input_complete_ = true;
-  } else if (cursor_ <= job_->deliverable_seq()) {
+  } else if (send_results_ && cursor_ <= job_->deliverable_seq()) {
     if (cursor_ < job_->first_held_seq()) {
       FinishOnce(grpc::Status(
           grpc::StatusCode::OUT_OF_RANGE,
@@ -53,7 +55,7 @@ void JobStream::Pump() {
       *batch->add_results() = result;
     }
     batch_end_ = cursor_ - 1;
-  } else if (job_->ended() && cursor_ >= job_->next_seq() &&
+  } else if (job_->ended() && (!send_results_ || cursor_ >= job_->next_seq()) &&
              job_->deliverable_seq() + 1 == job_->next_seq()) {
     *out_.mutable_finished() = job_->Status();
     final_written_ = true;

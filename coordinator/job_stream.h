@@ -28,8 +28,11 @@ class JobStream final : public JobListener {
         finish_(std::move(finish)) {}
 
   // Attach starts streaming `job` from `from_seq` (1 = the beginning).
-  // `report_input`: a Submit stream, told how much of its input is durable.
-  void Attach(Job* job, uint64_t from_seq, bool report_input = false);
+  // `report_input`: a Submit stream, told how much of its input is durable;
+  // `send_results` false: a detached one, which takes none (they wait for a
+  // Watch).
+  void Attach(Job* job, uint64_t from_seq, bool report_input = false,
+              bool send_results = true);
   // Detach stops listening; call before the reactor goes away.
   void Detach();
   void OnWriteDone(bool ok);
@@ -55,6 +58,7 @@ class JobStream final : public JobListener {
   uint64_t batch_end_ = 0;  // last seq of the write in progress
   bool sent_id_ = false;
   bool report_input_ = false;
+  bool send_results_ = true;
   uint64_t sent_durable_lines_ = 0;
   bool sent_input_complete_ = false;
   bool writing_ = false;

@@ -288,8 +288,11 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
 
 std::vector<v1::JobStatus> Scheduler::ListJobs() const {
   std::vector<v1::JobStatus> out;
+  std::string store_error = this->store_error();
   for (const auto& [id, job] : jobs_) {
-    if (!job->interactive()) out.push_back(job->Status());
+    if (job->interactive()) continue;
+    out.push_back(job->Status());
+    out.back().set_store_error(store_error);
   }
   std::sort(out.begin(), out.end(),
             [](const v1::JobStatus& a, const v1::JobStatus& b) {

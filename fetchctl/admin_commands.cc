@@ -37,6 +37,12 @@ void PrintStatus(const v1::JobStatus& s) {
   std::printf("elapsed:    %.1f s\n", s.elapsed_s());
   std::printf("oldest seq: %llu (watch --from resumes from here or later)\n",
               static_cast<unsigned long long>(s.oldest_seq()));
+  std::printf("durable:    %s\n",
+              s.durable() ? "yes (in the coordinator's job store)"
+                          : "no (lost if the coordinator restarts)");
+  if (!s.store_error().empty())
+    std::printf("store:      cannot write (%s): no progress until it can\n",
+                s.store_error().c_str());
   std::fputs(StatsBlock(s).c_str(), stdout);
 }
 
@@ -59,6 +65,12 @@ int ListJobsCommand(const std::shared_ptr<grpc::Channel>& channel) {
                 static_cast<unsigned long long>(s.ok()),
                 static_cast<unsigned long long>(s.failed()), s.elapsed_s(),
                 s.owner().c_str());
+  }
+  if (!response.jobs().empty() && !response.jobs(0).store_error().empty()) {
+    std::printf(
+        "\nthe job store cannot write (%s): no job makes progress until it "
+        "can\n",
+        response.jobs(0).store_error().c_str());
   }
   return kExitOk;
 }

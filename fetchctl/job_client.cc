@@ -588,6 +588,7 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
       WhenDone done([&] { writer_done.set_value(); });
       v1::SubmitRequest request;
       *request.mutable_options() = options;
+      request.set_detach(output.detach);
       if (resuming) {
         request.set_resume_job_id(job_id);
         request.set_resume_from_line(from_line);
