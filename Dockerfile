@@ -25,7 +25,8 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       --target fetchfleet-coordinator fetchfleet-worker fetchctl \
  && mkdir /out \
  && for b in fetchfleet-coordinator fetchfleet-worker fetchctl; do \
-      strip -o "/out/$b" "/build/bin/$b"; done
+      strip -o "/out/$b" "/build/bin/$b"; done \
+ && mkdir /out/data
 
 # The runtime: the libraries the binaries link (their Debian 12 packages) and
 # CA certificates for HTTPS upstreams; nothing else.
@@ -51,6 +52,9 @@ FROM runtime AS coordinator
 LABEL org.opencontainers.image.title="fetchfleet-coordinator" \
       org.opencontainers.image.description="fetchfleet coordinator: accepts jobs, leases work to workers, streams results"
 COPY --from=build /out/fetchfleet-coordinator /usr/local/bin/fetchfleet-coordinator
+# The job store's directory (--data-dir), owned by the runtime user so that a volume
+# mounted there (compose's named volume copies it) is writable.
+COPY --from=build --chown=65532:65532 /out/data /var/lib/fetchfleet
 EXPOSE 7070 9090
 ENTRYPOINT ["/usr/local/bin/fetchfleet-coordinator"]
 

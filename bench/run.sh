@@ -11,12 +11,16 @@
 #      end under a 1k/s and a 20k/s limit (round trips per request from INFO commandstats)
 #   5. the gateway: Aggregate latency p50/p99 at 500 calls/s of 3 parts beside the slowest
 #      part's own latency, without and with a concurrent batch job
+#   6. durable jobs: the fleet with its coordinator keeping jobs in a store (--data-dir,
+#      fsync per commit) alternated with the plain one; the time to resume after a SIGKILL
+#      mid-job; the store's size for a detached 10,000,000-line job with no client attached
 # then the coordinator's peak RSS (VmHWM) through a 1,000,000-line job.
-# Override sizes with BENCH_URLS and BENCH_BIG_URLS.
+# Override sizes with BENCH_URLS, BENCH_BIG_URLS and BENCH_DETACHED_URLS.
 set -euo pipefail
 bin=$(cd "${1:-build/bin}" && pwd)
 urls=${BENCH_URLS:-100000}
 big_urls=${BENCH_BIG_URLS:-1000000}
+detached_urls=${BENCH_DETACHED_URLS:-10000000}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -167,6 +171,70 @@ series=$(for p in $metrics_ports; do curl -sf "http://127.0.0.1:$p/metrics"; don
 echo "fleet without metrics, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
 echo "fleet with metrics (scraped every 1 s, $series series), 3 runs alternated: ${metrics_runs[*]} req/s (median $metrics_median)"
 echo "ratio fleet metrics on / off (medians): $(python3 -c "print(f'{$metrics_median / $plain_median:.3f}x')")"
+
+# --- the cost of durability: a fleet whose coordinator keeps its jobs in a store
+# (--data-dir, --store-sync full: every commit fsynced), alternated with the plain one.
+FETCHFLEET_DATA_DIR="$work/store-cmp" start_fleet durable
+durable_coordinator=$coordinator
+coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
+head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$durable_coordinator" submit --no-progress - >/dev/null 2>&1
+plain_runs=() durable_runs=()
+for _ in 1 2 3; do
+  plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
+  durable_runs+=("$(timed_job "$work/cmp-durable.jsonl" "$durable_coordinator")")
+done
+plain_median=$(median "${plain_runs[@]}")
+durable_median=$(median "${durable_runs[@]}")
+echo "fleet, jobs in memory, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
+echo "fleet, jobs in the store (--data-dir, fsync per commit), 3 runs alternated: ${durable_runs[*]} req/s (median $durable_median)"
+echo "ratio fleet durable / in memory (medians): $(python3 -c "print(f'{$durable_median / $plain_median:.3f}x')")"
+
+# Resume: a coordinator on a fixed port SIGKILLed a second into a job and started again;
+# the time until it listens with the job restored, and until the client (which reconnects
+# by itself) has a new result.
+dport=$(free_port)
+start_durable() {
+  "$bin/fetchfleet-coordinator" --listen "127.0.0.1:$dport" --data-dir "$work/store-resume" \
+    2>>"$work/coordinator-resume.log" &
+  durable_pid=$!
+  pids+=($durable_pid)
+}
+start_durable
+wait_port "$work/coordinator-resume.log" >/dev/null
+"$bin/fetchfleet-worker" --coordinator "127.0.0.1:$dport" --name bench --allow-cidr 127.0.0.0/8 \
+  2>"$work/worker-resume.log" &
+pids+=($!)
+"$bin/fetchctl" --coordinator "127.0.0.1:$dport" submit --no-progress "$work/urls.txt" \
+  > "$work/resume.jsonl" 2>"$work/resume.err" &
+client_pid=$!
+sleep 1
+before=$(wc -l < "$work/resume.jsonl")
+t0=$(now)
+kill -9 "$durable_pid"
+wait "$durable_pid" 2>/dev/null || true
+start_durable
+for _ in $(seq 1 2000); do [ "$(grep -c 'listening on' "$work/coordinator-resume.log")" = 2 ] && break; sleep 0.005; done
+t1=$(now)
+for _ in $(seq 1 4000); do [ "$(wc -l < "$work/resume.jsonl")" -gt "$before" ] && break; sleep 0.005; done
+t2=$(now)
+wait "$client_pid"
+resume_lines=$(wc -l < "$work/resume.jsonl")
+resume_ids=$(grep -o '"id": "[0-9]*"' "$work/resume.jsonl" | sort -u | wc -l)
+echo "resume after a SIGKILL at $before of $urls results: listening with the job restored $(python3 -c "print(f'{$t1 - $t0:.2f}')") s after the kill [$(grep -o 'restored in [^ ]*' "$work/coordinator-resume.log" | tail -n1)]; the client's next result $(python3 -c "print(f'{$t2 - $t0:.2f}')") s after it (its reconnect backoff included); $resume_lines results, $resume_ids distinct ids"
+
+# The store of a detached job with no client attached: the whole input spooled, the results
+# it could deal waiting in its spool (65,536 by default).
+if [ "$detached_urls" -gt 0 ]; then
+  t0=$(now)
+  job=$(seq 1 "$detached_urls" | sed "s|^|http://127.0.0.1:$port/item.json?i=|" |
+    "$bin/fetchctl" --coordinator "127.0.0.1:$dport" submit --detach --no-progress - 2>"$work/detached.err")
+  t1=$(now)
+  sleep 5
+  store_bytes=$(du -sb "$work/store-resume" | cut -f1)
+  echo "detached $detached_urls-line job $job: accepted in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s ($(python3 -c "print(f'{$detached_urls / ($t1 - $t0):.0f}')") lines/s); store $(python3 -c "print(f'{$store_bytes / 1048576:.0f}')") MiB with no client attached ($(python3 -c "print(f'{$store_bytes / $detached_urls:.0f}')") bytes per line) [$("$bin/fetchctl" --coordinator "127.0.0.1:$dport" status "$job" | grep -E '^progress' | tr -s ' ')]"
+  "$bin/fetchctl" --coordinator "127.0.0.1:$dport" cancel "$job" >/dev/null 2>&1 || true
+fi
+coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
 
 # --- the cost of tracing: fleets exporting spans over OTLP/gRPC to a real receiver (the test
 # suite's: Debian's grpcio serving the vendored OTLP protos), sampling 1% and 100% of the

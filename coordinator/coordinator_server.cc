@@ -105,8 +105,8 @@ absl::Status CoordinatorServer::OpenStore() {
   std::error_code error;
   std::filesystem::create_directories(options_.data_dir, error);
   if (error) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--data-dir ", options_.data_dir, ": ", error.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--data-dir ", options_.data_dir, ": ", error.message()));
   }
   JobStoreOptions store_options;
   store_options.path =

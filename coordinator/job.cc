@@ -27,8 +27,8 @@ std::unique_ptr<Job> Job::Restore(const RecoveredJob& recovered,
                                   JobStore* store, JobJournal* journal) {
   const store::v1::JobRecord& record = recovered.record;
   const store::v1::JobProgress& p = recovered.progress;
-  auto job = std::make_unique<Job>(record.id(), record.options(), limits,
-                                   clock, record.created_unix_ms());
+  auto job = std::make_unique<Job>(record.id(), record.options(), limits, clock,
+                                   record.created_unix_ms());
   job->owner_ = record.owner();
   job->store_ = store;
   job->journal_ = journal;
@@ -37,13 +37,14 @@ std::unique_ptr<Job> Job::Restore(const RecoveredJob& recovered,
   absl::Duration age = std::max(WallNow() - wall_created, absl::ZeroDuration());
   job->created_ = clock->Now() - age;
   if (p.ended_unix_ms() != 0) {
-    job->ended_at_ = job->created_ + std::max(absl::FromUnixMillis(
-                                                  p.ended_unix_ms()) -
-                                                  wall_created,
-                                              absl::ZeroDuration());
+    job->ended_at_ =
+        job->created_ +
+        std::max(absl::FromUnixMillis(p.ended_unix_ms()) - wall_created,
+                 absl::ZeroDuration());
     job->end_taken_ = true;  // its end was reported before the restart
   }
-  job->state_ = p.state() == v1::JOB_STATE_UNSPECIFIED ? v1::JOB_RUNNING : p.state();
+  job->state_ =
+      p.state() == v1::JOB_STATE_UNSPECIFIED ? v1::JOB_RUNNING : p.state();
   job->input_closed_ = p.input_closed();
   job->lines_received_ = p.lines_received();
   job->next_index_ = p.next_index();
@@ -72,8 +73,7 @@ std::unique_ptr<Job> Job::Restore(const RecoveredJob& recovered,
   }
   // A gap (results evicted) means the held tail starts later; what is held
   // must end at next_seq - 1 for ResultAt.
-  while (!job->tail_.empty() &&
-         job->tail_.back().seq() + 1 != job->next_seq_) {
+  while (!job->tail_.empty() && job->tail_.back().seq() + 1 != job->next_seq_) {
     job->tail_bytes_ -= job->tail_.back().body().size();
     job->tail_.pop_back();
   }
@@ -150,11 +150,11 @@ void Job::OnDurable(const DurableMark& mark) {
 void Job::AcceptLine(SpooledLine line) {
   ++total_;
   next_index_ = std::max(next_index_, line.index + 1);
-  bool at_front = store_ == nullptr ||
-                  (loaded_index_ == line.index && !loading_ &&
-                   pending_.size() < limits_.pending_low_water &&
-                   parked_count_ < limits_.parked_max &&
-                   undelivered() < limits_.tail_results);
+  bool at_front =
+      store_ == nullptr || (loaded_index_ == line.index && !loading_ &&
+                            pending_.size() < limits_.pending_low_water &&
+                            parked_count_ < limits_.parked_max &&
+                            undelivered() < limits_.tail_results);
   if (at_front) loaded_index_ = line.index + 1;
   if (store_ != nullptr && (!at_front || !line.is_error)) {
     // A request keeps its row until its result comes; a bad line at the front

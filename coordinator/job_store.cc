@@ -40,8 +40,7 @@ std::string ColumnBlob(sqlite3_stmt* stmt, int i) {
 }
 uint64_t FileSize(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size)
-                                        : 0;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
 }  // namespace
@@ -73,10 +72,10 @@ absl::Status JobStore::Exec(const char* sql) {
 }
 
 absl::Status JobStore::Init() {
-  if (sqlite3_open_v2(options_.path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                          SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(
+          options_.path.c_str(), &db_,
+          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+          nullptr) != SQLITE_OK) {
     return SqlError("cannot open");
   }
   // The database is held exclusively: a second coordinator on the same file
@@ -93,8 +92,8 @@ absl::Status JobStore::Init() {
   if (absl::Status s = Exec(pragmas.c_str()); !s.ok()) {
     int code = sqlite3_errcode(db_);
     if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          s.message(), " (is another coordinator using it?)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(s.message(), " (is another coordinator using it?)"));
     }
     return s;
   }
@@ -135,10 +134,9 @@ JobStore::~JobStore() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (sqlite3_stmt* stmt :
-       {put_job_, put_progress_, put_input_, put_result_, drop_input_,
-        delete_results_, delete_job_[0], delete_job_[1], delete_job_[2],
-        load_input_}) {
+  for (sqlite3_stmt* stmt : {put_job_, put_progress_, put_input_, put_result_,
+                             drop_input_, delete_results_, delete_job_[0],
+                             delete_job_[1], delete_job_[2], load_input_}) {
     sqlite3_finalize(stmt);
   }
   sqlite3_close(db_);
@@ -156,11 +154,10 @@ absl::StatusOr<std::vector<RecoveredJob>> JobStore::Recover() {
     if (!job.record.ParseFromString(ColumnBlob(stmt, 1)) ||
         !job.progress.ParseFromString(ColumnBlob(stmt, 2))) {
       sqlite3_finalize(stmt);
-      return absl::DataLossError(
-          absl::StrCat("job store ", options_.path, ": job ",
-                       reinterpret_cast<const char*>(
-                           sqlite3_column_text(stmt, 0)),
-                       " does not parse"));
+      return absl::DataLossError(absl::StrCat(
+          "job store ", options_.path, ": job ",
+          reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
+          " does not parse"));
     }
     jobs.push_back(std::move(job));
   }
@@ -177,16 +174,16 @@ absl::StatusOr<std::vector<RecoveredJob>> JobStore::Recover() {
       v1::FetchResult result;
       if (!result.ParseFromString(ColumnBlob(stmt, 0))) {
         sqlite3_finalize(stmt);
-        return absl::DataLossError(absl::StrCat(
-            "job store ", options_.path, ": a result of job ", id,
-            " does not parse"));
+        return absl::DataLossError(absl::StrCat("job store ", options_.path,
+                                                ": a result of job ", id,
+                                                " does not parse"));
       }
       job.results.push_back(std::move(result));
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return SqlError("recover results");
-    if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM input WHERE job = ?",
-                           -1, &stmt, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM input WHERE job = ?", -1,
+                           &stmt, nullptr) != SQLITE_OK)
       return SqlError("recover input");
     BindText(stmt, 1, id);
     if (sqlite3_step(stmt) == SQLITE_ROW)
@@ -375,8 +372,9 @@ std::vector<SpooledLine> JobStore::Load(const Op& op) {
       line.error.Clear();
       line.error.set_index(line.index);
       line.error.set_error(v1::ERROR_INVALID_REQUEST);
-      line.error.set_error_message("the job store's copy of this line is "
-                                   "damaged");
+      line.error.set_error_message(
+          "the job store's copy of this line is "
+          "damaged");
     }
     lines.push_back(std::move(line));
   }
@@ -444,8 +442,7 @@ void JobStore::Run() {
         for (Op& load : loads) loads_.push_back(std::move(load));
         if (stopping_ && now - failing_since > std::chrono::seconds(5)) {
           FF_LOG(ERROR) << "job store: giving up on " << batch.size()
-                        << " unwritten changes at shutdown (" << error_
-                        << ")";
+                        << " unwritten changes at shutdown (" << error_ << ")";
           return;
         }
         wake_.wait_for(lock, std::chrono::seconds(1));
@@ -467,8 +464,9 @@ void JobStore::Run() {
       batch.clear();
     }
     for (Op& op : loads) {
-      loop_->Post([done = std::move(op.loaded),
-                   lines = Load(op)]() mutable { done(std::move(lines)); });
+      loop_->Post([done = std::move(op.loaded), lines = Load(op)]() mutable {
+        done(std::move(lines));
+      });
     }
   }
 }

@@ -2,8 +2,9 @@
 // jobs"), one SQLite database in WAL mode under --data-dir:
 //
 //   jobs(id, record, progress)   what a job was created with, and its counters
-//   input(job, idx, ...)         requests (and bad lines) that have no result yet
-//   results(job, seq, result)    results held for delivery and `watch --from`
+//   input(job, idx, ...)         requests (and bad lines) that have no result
+//   yet results(job, seq, result)    results held for delivery and `watch
+//   --from`
 //
 // A result's row goes in and its input row goes out in one transaction, so in
 // every committed state each input line is either waiting in `input` or

@@ -169,8 +169,7 @@ TEST_F(StoreTest, AFullStoreSaysSoAndAcknowledgesNothing) {
     store_->PutInput("j-1", line);
   }
   EXPECT_FALSE(Commit(/*seconds=*/3));
-  EXPECT_NE(store_->error().find("database or disk is full"),
-            std::string::npos)
+  EXPECT_NE(store_->error().find("database or disk is full"), std::string::npos)
       << store_->error();
   std::vector<RecoveredJob> jobs = Reopen();
   ASSERT_EQ(jobs.size(), 1u);

@@ -48,8 +48,7 @@ void JobStream::Pump() {
     v1::ResultBatch* batch = out_.mutable_results();
     size_t bytes = 0;
     while (cursor_ <= job_->deliverable_seq() &&
-           batch->results_size() < kMaxBatch &&
-           bytes < kMaxBatchBytes) {
+           batch->results_size() < kMaxBatch && bytes < kMaxBatchBytes) {
       const v1::FetchResult& result = job_->ResultAt(cursor_++);
       bytes += result.body().size() + 64;
       *batch->add_results() = result;

@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
   }
   options.store_sync_full = store_sync == "full";
   options.store_max_bytes = static_cast<uint64_t>(store_max_mb) << 20;
-  options.scheduler.spool_max_results = static_cast<uint64_t>(spool_max_results);
+  options.scheduler.spool_max_results =
+      static_cast<uint64_t>(spool_max_results);
   options.scheduler.spool_max_bytes = static_cast<uint64_t>(spool_max_mb) << 20;
   // Tracing: job and Aggregate spans go out through one exporter thread.
   auto exporter = StartExporter(tracing, "fetchfleet-coordinator",

@@ -104,8 +104,8 @@ void Scheduler::RestoreJobs(const std::vector<RecoveredJob>& jobs) {
                  << LogField("owner", raw->owner())
                  << LogField("done", status.done())
                  << LogField("waiting", recovered.waiting_input) << "job "
-                 << raw->id() << " of " << raw->owner() << " restored: "
-                 << status.done() << " of " << status.total()
+                 << raw->id() << " of " << raw->owner()
+                 << " restored: " << status.done() << " of " << status.total()
                  << " requests done, " << recovered.waiting_input
                  << " waiting, input "
                  << (raw->input_closed() ? "complete" : "open");
@@ -229,7 +229,8 @@ void Scheduler::DetachInput(Job* job, InputStream* stream) {
   auto it = paused_inputs_.find(job);
   if (it != paused_inputs_.end() && it->second == stream)
     paused_inputs_.erase(it);
-  if (job->input_owner() == stream) job->set_input_owner(nullptr, clock_->Now());
+  if (job->input_owner() == stream)
+    job->set_input_owner(nullptr, clock_->Now());
 }
 
 Job* Scheduler::StartInteractive(std::vector<v1::FetchRequest> requests,

@@ -7,13 +7,13 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <optional>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -483,8 +483,8 @@ class CurrentCall {
   // Sleep waits `delay`; false when a signal came.
   bool Sleep(absl::Duration delay) {
     std::unique_lock<std::mutex> lock(mu_);
-    woken_.wait_for(lock, std::chrono::microseconds(
-                              absl::ToInt64Microseconds(delay)),
+    woken_.wait_for(lock,
+                    std::chrono::microseconds(absl::ToInt64Microseconds(delay)),
                     [this] { return signal_ != 0; });
     return signal_ == 0;
   }
@@ -513,15 +513,15 @@ class Reconnects {
     ++attempt_;
     if (limit_ <= absl::ZeroDuration() || now - first_ >= limit_) {
       if (limit_ > absl::ZeroDuration())
-        std::fprintf(stderr, "gave up reconnecting after %s\n",
-                     absl::FormatDuration(absl::Trunc(now - first_,
-                                                      absl::Seconds(1)))
-                         .c_str());
+        std::fprintf(
+            stderr, "gave up reconnecting after %s\n",
+            absl::FormatDuration(absl::Trunc(now - first_, absl::Seconds(1)))
+                .c_str());
       return std::nullopt;
     }
-    absl::Duration delay = std::min(
-        absl::Milliseconds(200) * (1 << std::min(attempt_ - 1, 5)),
-        absl::Seconds(5));
+    absl::Duration delay =
+        std::min(absl::Milliseconds(200) * (1 << std::min(attempt_ - 1, 5)),
+                 absl::Seconds(5));
     std::fprintf(stderr,
                  "job %s: the coordinator stream broke (%s); reconnecting "
                  "in %s (attempt %d, giving up after %s)\n",
@@ -570,7 +570,7 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
   Reconnects reconnects(output.reconnect_for);
   std::string job_id;
   bool durable = false;
-  bool input_sent = false;    // the pump ended and every line went out
+  bool input_sent = false;      // the pump ended and every line went out
   bool input_complete = false;  // the coordinator holds the whole input
   StreamEnd end;
   while (true) {

@@ -118,9 +118,17 @@ class Release:
             args += ["--env", f"{k}={v}"]
         volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
         for mount in c.get("volumeMounts", []):
-            volume = volumes[mount["name"]]
+            # Not among the pod's volumes: a StatefulSet's volume claim. A persistent
+            # volume, like a claimed one: a directory that outlives the container.
+            volume = volumes.get(mount["name"], {"persistentVolumeClaim": {}})
             if "emptyDir" in volume:
                 args += ["--tmpfs", f"{mount['mountPath']}:mode=1777"]
+                continue
+            if "persistentVolumeClaim" in volume:
+                base = os.path.join(self.tmp, name, mount["name"])
+                os.makedirs(base, exist_ok=True)
+                os.chmod(base, 0o777)
+                args += ["--mount", f"type=bind,src={base},dst={mount['mountPath']}"]
                 continue
             base = os.path.join(self.tmp, name, mount["name"])
             source = volume.get("secret") or volume.get("configMap")

@@ -123,14 +123,13 @@ class DurableCoordinator {
 std::unique_ptr<Subprocess> StartWorker(const std::string& address,
                                         const std::string& name) {
   return std::make_unique<Subprocess>(std::vector<std::string>{
-      BinaryPath("fetchfleet-worker"), "--coordinator", address, "--name",
-      name, "--allow-cidr", "127.0.0.0/8"});
+      BinaryPath("fetchfleet-worker"), "--coordinator", address, "--name", name,
+      "--allow-cidr", "127.0.0.0/8"});
 }
 
 uint64_t FileSize(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size)
-                                        : 0;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
 // CheckExactlyOnce reads a results file of `n` requests whose ids are 1..n
@@ -153,8 +152,8 @@ void CheckExactlyOnce(const std::string& path, size_t n) {
     if (s == std::string::npos || i == std::string::npos ||
         !absl::SimpleAtoi(line.substr(s + 7, line.find(',', s) - s - 7),
                           &seq) ||
-        !absl::SimpleAtoi(
-            line.substr(i + 7, line.find('"', i + 7) - i - 7), &id) ||
+        !absl::SimpleAtoi(line.substr(i + 7, line.find('"', i + 7) - i - 7),
+                          &id) ||
         id == 0 || id > n) {
       ADD_FAILURE() << "not a result of this job: " << line;
       return;
@@ -252,10 +251,10 @@ TEST(Durable, DetachedJobSurvivesRestartsUntilWatched) {
     for (size_t i = 0; i < n; ++i) file << target.Url("/d/") << i + 1 << "\n";
   }
   absl::Time upload = absl::Now();
-  CommandResult submit = RunCommand(
-      {BinaryPath("fetchctl"), "submit", "--coordinator", coordinator.address(),
-       "--detach", urls},
-      "", absl::Minutes(5));
+  CommandResult submit =
+      RunCommand({BinaryPath("fetchctl"), "submit", "--coordinator",
+                  coordinator.address(), "--detach", urls},
+                 "", absl::Minutes(5));
   ASSERT_EQ(submit.exit_code, 0) << submit.err;
   std::string job_id = submit.out.substr(0, submit.out.find('\n'));
   ASSERT_EQ(job_id.rfind("j-", 0), 0u) << submit.out;
@@ -293,9 +292,9 @@ TEST(Durable, FullStoreIsAClearErrorAndLosesNothing) {
       file << target.Url("/d/") << i + 1 << "?" << padding << "\n";
   }
   std::string out = dir + "/results.jsonl";
-  Subprocess client(
-      {BinaryPath("fetchctl"), "submit", "--coordinator", coordinator.address(),
-       "--no-progress", "--output", out, urls});
+  Subprocess client({BinaryPath("fetchctl"), "submit", "--coordinator",
+                     coordinator.address(), "--no-progress", "--output", out,
+                     urls});
   auto full = coordinator.process()->WaitForOutput("database or disk is full",
                                                    absl::Seconds(60));
   ASSERT_TRUE(full.ok()) << full.status();
@@ -309,8 +308,8 @@ TEST(Durable, FullStoreIsAClearErrorAndLosesNothing) {
       << refused.err;
   EXPECT_NE(refused.err.find("database or disk is full"), std::string::npos)
       << refused.err;
-  CommandResult jobs = RunCommand({BinaryPath("fetchctl"), "jobs",
-                                   "--coordinator", coordinator.address()});
+  CommandResult jobs = RunCommand(
+      {BinaryPath("fetchctl"), "jobs", "--coordinator", coordinator.address()});
   EXPECT_NE(jobs.out.find("database or disk is full"), std::string::npos)
       << jobs.out << jobs.err;
   EXPECT_TRUE(client.Running());
@@ -364,10 +363,9 @@ TEST(Durable, ADamagedStoreRefusesToStart) {
     std::ofstream file(dir + "/jobs.sqlite");
     file << std::string(8192, 'z');
   }
-  CommandResult run = RunCommand(
-      {BinaryPath("fetchfleet-coordinator"), "--listen", "127.0.0.1:0",
-       "--data-dir", dir},
-      "", absl::Seconds(30));
+  CommandResult run = RunCommand({BinaryPath("fetchfleet-coordinator"),
+                                  "--listen", "127.0.0.1:0", "--data-dir", dir},
+                                 "", absl::Seconds(30));
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.err.find("file is not a database"), std::string::npos)
       << run.err;
