@@ -155,6 +155,7 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
   Add(&requests, {{"state", "pending"}}, census.requests_pending);
   Add(&requests, {{"state", "parked"}}, census.requests_parked);
   Add(&requests, {{"state", "leased"}}, census.requests_leased);
+  Add(&requests, {{"state", "spooled"}}, census.requests_spooled);
   out.push_back(std::move(requests));
 
   MetricFamily results = NewFamily(
@@ -195,6 +196,26 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
   counter("fetchfleet_coordinator_breaker_changes_total",
           "Breaker state changes workers reported.",
           scheduler.breaker_changes());
+
+  if (const JobStore* store = scheduler.store(); store != nullptr) {
+    auto gauge = [&](const char* name, const char* help, double value) {
+      MetricFamily family = NewFamily(name, help, MetricType::Gauge);
+      Add(&family, {}, value);
+      out.push_back(std::move(family));
+    };
+    gauge("fetchfleet_coordinator_store_bytes",
+          "The job store's size on disk (database and WAL).",
+          static_cast<double>(store->size_bytes()));
+    gauge("fetchfleet_coordinator_store_queued_bytes",
+          "Changes waiting for the job store's next commit.",
+          static_cast<double>(store->queued_bytes()));
+    gauge("fetchfleet_coordinator_store_writable",
+          "1 while the job store's commits succeed; 0 while it cannot write "
+          "(full disk, I/O error): no result is delivered then.",
+          store->error().empty() ? 1 : 0);
+    counter("fetchfleet_coordinator_store_commits_total",
+            "Transactions the job store committed.", store->commits());
+  }
 
   MetricFamily workers =
       NewFamily("fetchfleet_coordinator_workers",

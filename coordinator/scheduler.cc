@@ -868,6 +868,7 @@ Scheduler::Census Scheduler::TakeCensus() const {
     }
     census.requests_parked += job->parked_count();
     census.requests_pending += job->unparked_pending_count();
+    census.requests_spooled += job->spooled();
     census.requests_leased += job->in_flight();
   }
   absl::Time now = clock_->Now();

@@ -105,6 +105,10 @@ class Scheduler {
   void OnJobDurable(Job* job);
   // Why the store cannot write now; empty when it can (or there is none).
   std::string store_error() const;
+  // The store, for telemetry (none without one).
+  const JobStore* store() const {
+    return durable_ != nullptr ? durable_->store() : nullptr;
+  }
 
   // --- jobs
   Job* CreateJob(v1::JobOptions options, std::string owner = "anonymous");
@@ -219,6 +223,7 @@ class Scheduler {
     uint64_t requests_pending = 0;  // waiting for a worker
     uint64_t requests_parked = 0;   // held back by a rate limit or pause
     uint64_t requests_leased = 0;   // out at workers
+    uint64_t requests_spooled = 0;  // in the job store, not yet in memory
     uint64_t workers_active = 0;
     uint64_t workers_draining = 0;
     uint64_t workers_ejected = 0;
