@@ -41,8 +41,9 @@ std::unique_ptr<Job> Job::Restore(const RecoveredJob& recovered,
         job->created_ +
         std::max(absl::FromUnixMillis(p.ended_unix_ms()) - wall_created,
                  absl::ZeroDuration());
-    job->end_taken_ = true;  // its end was reported before the restart
   }
+  // An end reported before the restart is not reported again.
+  job->end_taken_ = job->ended();
   job->state_ =
       p.state() == v1::JOB_STATE_UNSPECIFIED ? v1::JOB_RUNNING : p.state();
   job->input_closed_ = p.input_closed();
@@ -135,8 +136,12 @@ store::v1::JobProgress Job::Progress() const {
 }
 
 DurableMark Job::Mark() const {
-  return DurableMark{next_seq_ - 1, lines_received_, next_index_,
-                     input_closed_};
+  return DurableMark{next_seq_ - 1,
+                     lines_received_,
+                     next_index_,
+                     input_closed_,
+                     state_ == v1::JOB_CANCELLED,
+                     ended()};
 }
 
 void Job::OnDurable(const DurableMark& mark) {
@@ -145,6 +150,21 @@ void Job::OnDurable(const DurableMark& mark) {
   durable_lines_ = std::max(durable_lines_, mark.lines);
   durable_index_ = std::max(durable_index_, mark.index);
   input_close_durable_ = input_close_durable_ || mark.input_closed;
+  end_durable_ = end_durable_ || mark.ended;
+  if (mark.cancelled && !cancel_durable_) {
+    cancel_durable_ = true;
+    std::vector<absl::AnyInvocable<void()>> waiters;
+    waiters.swap(cancel_waiters_);
+    for (auto& done : waiters) done();
+  }
+}
+
+void Job::WhenCancelDurable(absl::AnyInvocable<void()> done) {
+  if (store_ == nullptr || cancel_durable_) {
+    done();
+    return;
+  }
+  cancel_waiters_.push_back(std::move(done));
 }
 
 void Job::AcceptLine(SpooledLine line) {
@@ -228,6 +248,8 @@ void Job::Enqueue(v1::FetchRequest request) {
 Job::~Job() {
   // Leases still out when a job is forgotten no longer count for its owner.
   if (owner_budget_) owner_budget_->in_flight -= in_flight_;
+  // A cancel still waiting for its commit is answered: nobody else will.
+  for (auto& done : cancel_waiters_) done();
 }
 
 void Job::CloseInput() {
@@ -355,7 +377,7 @@ v1::JobStats Job::Stats() const {
 }
 
 void Job::Cancel() {
-  if (ended()) return;
+  if (ended() || state_ == v1::JOB_CANCELLED) return;
   state_ = v1::JOB_CANCELLED;
   std::deque<v1::FetchRequest> waiting;
   waiting.swap(pending_);
@@ -384,8 +406,21 @@ void Job::MarkDelivered(uint64_t seq) {
 }
 
 void Job::EvictDelivered() {
+  // Results sent to a client may still be on their way when its stream
+  // breaks (in the transport's buffers): a durable job, whose clients resume
+  // from their last seq, keeps the last ones sent a while longer, up to
+  // kResumeResults and kResumeBytes beyond its spool.
+  constexpr uint64_t kResumeResults = 65536;
+  constexpr size_t kResumeBytes = 16 << 20;
+  const uint64_t resume_results =
+      std::min<uint64_t>(kResumeResults, limits_.tail_results);
+  auto resumable = [&](const v1::FetchResult& front) {
+    return store_ != nullptr && delivered_seq_ - front.seq() < resume_results &&
+           tail_bytes_ - undelivered_bytes_ <= kResumeBytes;
+  };
   uint64_t evicted = 0;
   while (!tail_.empty() && tail_.front().seq() <= delivered_seq_ &&
+         !resumable(tail_.front()) &&
          (tail_.size() > limits_.tail_results ||
           tail_bytes_ > limits_.tail_bytes)) {
     evicted = tail_.front().seq();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/latency_histogram.h"
@@ -54,6 +55,8 @@ struct DurableMark {
   uint64_t lines = 0;  // raw input lines
   uint64_t index = 0;  // requests (their input rows)
   bool input_closed = false;
+  bool cancelled = false;
+  bool ended = false;
 };
 
 // JobLimits bound what a job holds in the coordinator.
@@ -95,9 +98,10 @@ class Job {
   const JobTrace& trace() const { return trace_; }
   void set_trace(JobTrace trace) { trace_ = std::move(trace); }
   v1::JobState state() const { return state_; }
-  bool ended() const {
-    return state_ == v1::JOB_DONE || state_ == v1::JOB_CANCELLED;
-  }
+  // ended: every input line has its result and no more will come. A
+  // cancelled job is CANCELLED at once but ends only when the last of its
+  // lines (some perhaps still in the store) has its `cancelled` result.
+  bool ended() const { return ended_at_ != absl::InfiniteFuture(); }
   // TakeEnd: true once, the first time it is asked after the job ended.
   bool TakeEnd() {
     if (!ended() || end_taken_) return false;
@@ -126,6 +130,13 @@ class Job {
   bool input_close_durable() const {
     return input_closed_ && (store_ == nullptr || input_close_durable_);
   }
+  bool end_durable() const {
+    return ended() && (store_ == nullptr || end_durable_);
+  }
+  // WhenCancelDurable runs `done` once the job's cancellation is in the store
+  // (at once without a store), so that a cancel is confirmed only when a
+  // restart would keep it.
+  void WhenCancelDurable(absl::AnyInvocable<void()> done);
   uint64_t durable_lines() const {
     return store_ == nullptr ? lines_received_ : durable_lines_;
   }
@@ -149,7 +160,10 @@ class Job {
   void AcceptLine(SpooledLine line);
   // CountLines counts raw input lines received (blank ones included), the
   // unit a client resumes its input in.
-  void CountLines(uint64_t n) { lines_received_ += n; }
+  void CountLines(uint64_t n) {
+    lines_received_ += n;
+    if (n > 0) Touch();  // blank lines too must become durable
+  }
   uint64_t lines_received() const { return lines_received_; }
   // The index the next request line gets.
   uint64_t next_index() const { return next_index_; }
@@ -166,8 +180,10 @@ class Job {
   std::pair<uint64_t, uint64_t> BeginLoad();
   // Spooled requests are brought in this many at a time.
   static constexpr size_t kLoadBatch = 2048;
-  // EndLoad queues what the store returned for that range (at most `max`).
+  // EndLoad queues what the store returned for that range (at most `max`);
+  // FailLoad: the read failed, the range is read again later.
   void EndLoad(std::vector<SpooledLine> lines, uint64_t upto, size_t max);
+  void FailLoad() { loading_ = false; }
   uint64_t spooled() const { return next_index_ - loaded_index_; }
   // The input's owner: the one Submit stream whose lines count (a resumed
   // stream takes over from a broken one).
@@ -314,6 +330,9 @@ class Job {
   uint64_t durable_index_ = 0;
   bool record_durable_ = false;
   bool input_close_durable_ = false;
+  bool cancel_durable_ = false;
+  bool end_durable_ = false;
+  std::vector<absl::AnyInvocable<void()>> cancel_waiters_;
   const void* input_owner_ = nullptr;
   absl::Time orphaned_at_ = absl::InfinitePast();
 };

@@ -12,6 +12,10 @@ constexpr uint64_t kMaxQueuedBytes = 64 << 20;
 
 void DurableJobs::Touched(Job* job) {
   dirty_.insert(job->id());
+  PostCommit();
+}
+
+void DurableJobs::PostCommit() {
   if (posted_ || committing_) return;
   posted_ = true;
   // After the current burst of work on the loop, not per change.
@@ -24,6 +28,8 @@ void DurableJobs::Touched(Job* job) {
 void DurableJobs::Forget(const std::string& job_id) {
   dirty_.erase(job_id);
   store_->DeleteJob(job_id);
+  forgotten_ = true;
+  PostCommit();
 }
 
 bool DurableJobs::Backlogged() const {
@@ -31,8 +37,9 @@ bool DurableJobs::Backlogged() const {
 }
 
 void DurableJobs::Commit() {
-  if (committing_ || dirty_.empty()) return;
+  if (committing_ || (dirty_.empty() && !forgotten_)) return;
   committing_ = true;
+  forgotten_ = false;
   std::vector<std::pair<std::string, DurableMark>> marks;
   marks.reserve(dirty_.size());
   for (const std::string& id : dirty_) {

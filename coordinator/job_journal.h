@@ -43,6 +43,7 @@ class DurableJobs final : public JobJournal {
 
  private:
   void Commit();
+  void PostCommit();
 
   JobStore* const store_;
   EventLoop* const loop_;
@@ -51,6 +52,7 @@ class DurableJobs final : public JobJournal {
   absl::flat_hash_set<std::string> dirty_;
   bool posted_ = false;      // a Commit task is on the loop
   bool committing_ = false;  // a commit is at the store
+  bool forgotten_ = false;   // a job was deleted since the last commit
 };
 
 }  // namespace fetchfleet::coordinator

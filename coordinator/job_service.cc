@@ -378,7 +378,8 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(
       return;
     }
     *response = *std::move(status);
-    reactor->Finish(grpc::Status::OK);
+    // Confirmed once a restart would keep it.
+    (*job)->WhenCancelDurable([reactor] { reactor->Finish(grpc::Status::OK); });
   });
   return reactor;
 }

@@ -153,11 +153,11 @@ absl::StatusOr<std::vector<RecoveredJob>> JobStore::Recover() {
     RecoveredJob job;
     if (!job.record.ParseFromString(ColumnBlob(stmt, 1)) ||
         !job.progress.ParseFromString(ColumnBlob(stmt, 2))) {
+      std::string id = ColumnBlob(stmt, 0);
       sqlite3_finalize(stmt);
-      return absl::DataLossError(absl::StrCat(
-          "job store ", options_.path, ": job ",
-          reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
-          " does not parse"));
+      return absl::DataLossError(absl::StrCat("job store ", options_.path,
+                                              ": the row of job ", id,
+                                              " does not parse"));
     }
     jobs.push_back(std::move(job));
   }
@@ -271,7 +271,7 @@ void JobStore::Commit(absl::AnyInvocable<void()> done) {
 
 void JobStore::LoadInput(
     const std::string& job_id, uint64_t from, uint64_t upto, size_t max,
-    absl::AnyInvocable<void(std::vector<SpooledLine>)> done) {
+    absl::AnyInvocable<void(absl::StatusOr<std::vector<SpooledLine>>)> done) {
   Op op;
   op.kind = OpKind::kLoad;
   op.job_id = job_id;
@@ -351,14 +351,15 @@ absl::Status JobStore::Apply(const Op& op) {
   return absl::OkStatus();
 }
 
-std::vector<SpooledLine> JobStore::Load(const Op& op) {
+absl::StatusOr<std::vector<SpooledLine>> JobStore::Load(const Op& op) {
   std::vector<SpooledLine> lines;
   sqlite3_stmt* stmt = load_input_;
   BindText(stmt, 1, op.job_id);
   sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
   sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.y));
   sqlite3_bind_int64(stmt, 4, static_cast<int64_t>(op.max));
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     SpooledLine line;
     line.index = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
     line.is_error = sqlite3_column_int(stmt, 1) != 0;
@@ -378,8 +379,11 @@ std::vector<SpooledLine> JobStore::Load(const Op& op) {
     }
     lines.push_back(std::move(line));
   }
+  absl::Status status =
+      rc == SQLITE_DONE ? absl::OkStatus() : SqlError("read spooled input");
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
+  if (!status.ok()) return status;
   return lines;
 }
 

@@ -95,9 +95,9 @@ class JobStore {
   // LoadInput reads up to `max` input rows of a job with index in [from,
   // upto), in index order, from what is committed; `done` gets them on the
   // loop.
-  void LoadInput(const std::string& job_id, uint64_t from, uint64_t upto,
-                 size_t max,
-                 absl::AnyInvocable<void(std::vector<SpooledLine>)> done);
+  void LoadInput(
+      const std::string& job_id, uint64_t from, uint64_t upto, size_t max,
+      absl::AnyInvocable<void(absl::StatusOr<std::vector<SpooledLine>>)> done);
 
   // Bytes written but not yet committed (any thread).
   uint64_t queued_bytes() const { return queued_bytes_.load(); }
@@ -127,7 +127,7 @@ class JobStore {
     uint64_t max = 0;
     bool flag = false;
     absl::AnyInvocable<void()> done;
-    absl::AnyInvocable<void(std::vector<SpooledLine>)> loaded;
+    absl::AnyInvocable<void(absl::StatusOr<std::vector<SpooledLine>>)> loaded;
   };
 
   JobStore(JobStoreOptions options, EventLoop* loop);
@@ -136,7 +136,7 @@ class JobStore {
   void Run();
   // Apply runs one write in the open transaction.
   absl::Status Apply(const Op& op);
-  std::vector<SpooledLine> Load(const Op& op);
+  absl::StatusOr<std::vector<SpooledLine>> Load(const Op& op);
   absl::Status Exec(const char* sql);
   absl::Status SqlError(const char* what) const;
 

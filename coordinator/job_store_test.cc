@@ -125,11 +125,14 @@ TEST_F(StoreTest, LoadsCommittedRowsInIndexOrderWithinTheRange) {
   bad.error.set_error(v1::ERROR_INVALID_REQUEST);
   store_->PutInput("j-1", bad);
   ASSERT_TRUE(Commit());
-  std::promise<std::vector<SpooledLine>> loaded;
-  store_->LoadInput("j-1", 2, 9, 3, [&](std::vector<SpooledLine> lines) {
-    loaded.set_value(std::move(lines));
-  });
-  std::vector<SpooledLine> lines = loaded.get_future().get();
+  std::promise<absl::StatusOr<std::vector<SpooledLine>>> loaded;
+  store_->LoadInput("j-1", 2, 9, 3,
+                    [&](absl::StatusOr<std::vector<SpooledLine>> lines) {
+                      loaded.set_value(std::move(lines));
+                    });
+  absl::StatusOr<std::vector<SpooledLine>> read = loaded.get_future().get();
+  ASSERT_TRUE(read.ok()) << read.status();
+  std::vector<SpooledLine> lines = *std::move(read);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0].index, 3u);
   EXPECT_EQ(lines[1].index, 4u);

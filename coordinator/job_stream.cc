@@ -54,7 +54,8 @@ void JobStream::Pump() {
       *batch->add_results() = result;
     }
     batch_end_ = cursor_ - 1;
-  } else if (job_->ended() && (!send_results_ || cursor_ >= job_->next_seq()) &&
+  } else if (job_->end_durable() &&
+             (!send_results_ || cursor_ >= job_->next_seq()) &&
              job_->deliverable_seq() + 1 == job_->next_seq()) {
     *out_.mutable_finished() = job_->Status();
     final_written_ = true;

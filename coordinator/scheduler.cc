@@ -90,7 +90,18 @@ Job* Scheduler::CreateJob(v1::JobOptions options, std::string owner) {
 }
 
 void Scheduler::RestoreJobs(const std::vector<RecoveredJob>& jobs) {
-  for (const RecoveredJob& recovered : jobs) {
+  // Ended jobs in the order they ended, as ForgetOldJobs expects.
+  std::vector<const RecoveredJob*> order;
+  for (const RecoveredJob& recovered : jobs) order.push_back(&recovered);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const RecoveredJob* a, const RecoveredJob* b) {
+                     int64_t ea = a->progress.ended_unix_ms();
+                     int64_t eb = b->progress.ended_unix_ms();
+                     return (ea == 0 ? INT64_MAX : ea) <
+                            (eb == 0 ? INT64_MAX : eb);
+                   });
+  for (const RecoveredJob* entry : order) {
+    const RecoveredJob& recovered = *entry;
     std::unique_ptr<Job> job =
         Job::Restore(recovered, LimitsFor(recovered.record.options()), clock_,
                      durable_->store(), durable_);
@@ -133,9 +144,19 @@ void Scheduler::LoadSpooled(Job* job) {
   auto [from, upto] = job->BeginLoad();
   durable_->store()->LoadInput(
       job->id(), from, upto, Job::kLoadBatch,
-      [this, id = job->id(), upto = upto](std::vector<SpooledLine> lines) {
+      [this, id = job->id(),
+       upto = upto](absl::StatusOr<std::vector<SpooledLine>> loaded) {
         Job* job = FindJob(id);
         if (job == nullptr) return;
+        if (!loaded.ok()) {
+          // Read again at the next dispatch; the rows are still there.
+          FF_LOG(ERROR) << LogField(kLogJob, id) << "job " << id
+                        << ": reading its spooled input failed: "
+                        << loaded.status().message();
+          job->FailLoad();
+          return;
+        }
+        std::vector<SpooledLine> lines = *std::move(loaded);
         for (SpooledLine& line : lines) {
           if (!line.is_error) job->trace().Stamp(&line.request);
         }
@@ -260,7 +281,7 @@ absl::StatusOr<v1::JobStatus> Scheduler::CancelJob(absl::string_view job_id) {
   Job* job = FindJob(job_id);
   if (job == nullptr)
     return absl::NotFoundError(absl::StrCat("no job ", job_id));
-  if (!job->ended()) {
+  if (!job->ended() && job->state() == v1::JOB_RUNNING) {
     for (const auto& [key, count] : job->ParkedCounts())
       gate_.OnParked(key, -static_cast<int64_t>(count));
     job->Cancel();

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -353,6 +354,72 @@ TEST(Durable, AnInputNobodyResumesEndsAfterTheTimeout) {
   EXPECT_EQ(watch.exit_code, 0) << watch.err;
   std::string path = WriteTempFile(watch.out);
   CheckExactlyOnce(path, 100);
+}
+
+// Cancelling a job whose input waits in the store: the cancel is confirmed,
+// and survives a SIGKILL; every line, spooled ones included, gets its
+// `cancelled` result (as the spool makes room), and the job ends only then.
+TEST(Durable, ACancelledSpooledJobAnswersEveryLineAcrossARestart) {
+  HttpTestServer target;
+  DurableCoordinator coordinator;  // no worker: nothing is fetched
+  const size_t n = 10000;
+  std::string dir = TempDir();
+  std::string urls = dir + "/urls.txt";
+  {
+    std::ofstream file(urls);
+    for (size_t i = 0; i < n; ++i) file << target.Url("/d/") << i + 1 << "\n";
+  }
+  CommandResult submit = RunCommand(
+      {BinaryPath("fetchctl"), "submit", "--coordinator", coordinator.address(),
+       "--detach", "--spool-results", "1000", urls});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  std::string job_id = submit.out.substr(0, submit.out.find('\n'));
+  CommandResult cancel =
+      RunCommand({BinaryPath("fetchctl"), "cancel", "--coordinator",
+                  coordinator.address(), job_id});
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.err;
+  coordinator.Restart();
+  std::string out = dir + "/results.jsonl";
+  CommandResult watch = RunCommand({BinaryPath("fetchctl"), "watch",
+                                    "--coordinator", coordinator.address(),
+                                    job_id, "--no-progress", "--output", out});
+  EXPECT_EQ(watch.exit_code, 1) << watch.err;  // every request failed
+  EXPECT_NE(watch.err.find("[cancelled]"), std::string::npos) << watch.err;
+  std::ifstream in(out);
+  std::string line;
+  size_t count = 0, cancelled = 0;
+  while (std::getline(in, line)) {
+    ++count;
+    if (line.find("\"error\": \"cancelled\"") != std::string::npos) ++cancelled;
+  }
+  EXPECT_EQ(count, n);
+  EXPECT_EQ(cancelled, n);
+}
+
+// Lines that make no request (blank, comments) are input too: a long run of
+// them is made durable and acknowledged like any other, not left to stall the
+// upload.
+TEST(Durable, ALongRunOfBlankLinesDoesNotStallTheInput) {
+  HttpTestServer target;
+  DurableCoordinator coordinator;
+  auto worker = StartWorker(coordinator.address(), "w-a");
+  std::string text;
+  for (int i = 0; i < 40000; ++i) text += i % 2 == 0 ? "# comment\n" : "\n";
+  for (int i = 1; i <= 3; ++i)
+    absl::StrAppend(&text, target.Url(absl::StrCat("/d/", i)), "\n");
+  std::string urls = WriteTempFile(text);
+  CommandResult submit =
+      RunCommand({BinaryPath("fetchctl"), "submit", "--coordinator",
+                  coordinator.address(), "--no-progress", urls},
+                 "", absl::Seconds(60));
+  EXPECT_EQ(submit.exit_code, 0) << submit.err;
+  // Their ids are their line numbers, after the 40,000 others.
+  for (int id = 40001; id <= 40003; ++id) {
+    EXPECT_NE(submit.out.find(absl::StrCat("\"id\": \"", id, "\"")),
+              std::string::npos)
+        << submit.out;
+  }
+  EXPECT_EQ(std::count(submit.out.begin(), submit.out.end(), '\n'), 3);
 }
 
 // A store that is not a database stops the coordinator at start with the
