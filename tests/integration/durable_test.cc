@@ -175,6 +175,9 @@ void CheckExactlyOnce(const std::string& path, size_t n) {
 // uploaded (the client's stdin is a pipe the test feeds slowly) and three
 // times while results are being delivered.
 TEST(Durable, SigkillsDuringUploadAndDeliveryLoseNothing) {
+  // A client that dies leaves the test writing into a pipe with no reader:
+  // that must fail the test, not kill it.
+  ::signal(SIGPIPE, SIG_IGN);
   HttpTestServer target;
   DurableCoordinator coordinator;
   auto worker_a = StartWorker(coordinator.address(), "w-a");
@@ -200,7 +203,12 @@ TEST(Durable, SigkillsDuringUploadAndDeliveryLoseNothing) {
       for (size_t i = c * n / chunks; i < (c + 1) * n / chunks; ++i)
         absl::StrAppend(&text, target.Url(absl::StrCat("/d/", i + 1)), "\n");
       input << text << std::flush;
+      ASSERT_TRUE(input.good()) << "fetchctl stopped reading:\n"
+                                << client.Stderr();
       if (c == 2 || c == 6) {
+        // The client resumes a job it knows: one whose id it was told (the
+        // id comes once the job is in the store).
+        ASSERT_TRUE(client.WaitForOutput("job j-").ok()) << client.Stderr();
         absl::SleepFor(absl::Milliseconds(300));
         ASSERT_TRUE(client.Running()) << client.Stderr();
         coordinator.Restart();
