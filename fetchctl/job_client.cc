@@ -690,7 +690,6 @@ int SubmitJob(const std::shared_ptr<grpc::Channel>& channel,
     std::optional<absl::Duration> delay = reconnects.Next(end.status, job_id);
     if (!delay || !call.Sleep(*delay)) break;
   }
-  (void)input_sent;
   int code = pump.failed() && !printer.finished()
                  ? printer.InputFailed(input->status())
                  : printer.Finish(end.status, end.output_closed, call.signal());

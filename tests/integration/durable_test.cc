@@ -3,9 +3,7 @@
 // the client still ends with exactly one result per input line, seqs 1..N,
 // exit 0, with no manual step.
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,26 +21,11 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/http_test_server.h"
+#include "tests/testing/redis_server.h"  // FreeLoopbackPort
 #include "tests/testing/subprocess.h"
 
 namespace fetchfleet::testing {
 namespace {
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string TempDir() {
   char pattern[] = "/tmp/fetchfleet-durable-XXXXXX";
