@@ -121,7 +121,7 @@ absl::Status CoordinatorServer::OpenStore() {
   absl::StatusOr<std::vector<RecoveredJob>> jobs = store_->Recover();
   if (!jobs.ok()) return jobs.status();
   durable_ = std::make_unique<DurableJobs>(
-      store_.get(), &loop_,
+      store_.get(), &loop_, options_.store_commit_interval,
       [this](const std::string& id) { return scheduler_.FindJob(id); },
       [this](Job* job) { scheduler_.OnJobDurable(job); });
   scheduler_.AttachStore(durable_.get());

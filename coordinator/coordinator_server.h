@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/event_loop.h"
 #include "common/metrics_server.h"
 #include "coordinator/coordinator_metrics.h"
@@ -45,6 +46,8 @@ struct CoordinatorOptions {
   // "" = in memory only.
   std::string data_dir;
   bool store_sync_full = true;
+  // Commits of the job store begin at most this often (DurableJobs).
+  absl::Duration store_commit_interval = absl::Milliseconds(5);
   uint64_t store_max_bytes = 0;
 };
 

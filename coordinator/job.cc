@@ -87,6 +87,7 @@ std::unique_ptr<Job> Job::Restore(const RecoveredJob& recovered,
       break;
     }
   }
+  job->ledger_.Restore(recovered.input);
   DurableMark all = job->Mark();
   job->OnDurable(all);
   return job;
@@ -106,6 +107,16 @@ store::v1::JobRecord Job::Record() const {
   record.set_owner(owner_);
   record.set_created_unix_ms(created_unix_ms_);
   return record;
+}
+
+void Job::WriteChanges() {
+  ledger_.Flush(store_, id_);
+  if (!unwritten_results_.empty()) {
+    store_->PutResults(id_, unwritten_first_seq_, next_seq_ - 1,
+                       std::move(unwritten_results_));
+    unwritten_results_ = std::string();
+  }
+  store_->PutProgress(id_, Progress());
 }
 
 store::v1::JobProgress Job::Progress() const {
@@ -176,11 +187,9 @@ void Job::AcceptLine(SpooledLine line) {
                             parked_count_ < limits_.parked_max &&
                             undelivered() < limits_.tail_results);
   if (at_front) loaded_index_ = line.index + 1;
-  if (store_ != nullptr && (!at_front || !line.is_error)) {
-    // A request keeps its row until its result comes; a bad line at the front
-    // is answered now, in the same commit.
-    store_->PutInput(id_, line);
-  }
+  // A bad line at the front is answered now, in the same commit: the ledger
+  // then never writes it.
+  if (store_ != nullptr) ledger_.Add(line);
   if (at_front) {
     if (line.is_error) {
       AddResult(std::move(line.error));
@@ -326,7 +335,11 @@ void Job::AddResult(v1::FetchResult result) {
   rate_wait_ += absl::Milliseconds(result.rate_wait_ms());
   tail_bytes_ += result.body().size();
   undelivered_bytes_ += result.body().size();
-  if (store_ != nullptr) store_->PutResult(id_, result);
+  if (store_ != nullptr) {
+    ledger_.Answer(result.index());
+    if (unwritten_results_.empty()) unwritten_first_seq_ = result.seq();
+    AppendResult(result, &unwritten_results_);
+  }
   tail_.push_back(std::move(result));
   EvictDelivered();
   MaybeEnd();

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/latency_histogram.h"
+#include "coordinator/input_ledger.h"
 #include "coordinator/job_store.h"
 #include "coordinator/job_trace.h"
 #include "coordinator/user_quota.h"
@@ -114,6 +115,9 @@ class Job {
   // `journal` hears of it. Set before any input.
   void SetStore(JobStore* store, JobJournal* journal);
   bool durable() const { return store_ != nullptr; }
+  // WriteChanges queues what changed since its last call as store writes
+  // (input answered, new results, the progress row), for the next commit.
+  void WriteChanges();
   // The record and progress the store keeps.
   store::v1::JobRecord Record() const;
   store::v1::JobProgress Progress() const;
@@ -321,6 +325,9 @@ class Job {
   // Durability (none without a store).
   JobStore* store_ = nullptr;
   JobJournal* journal_ = nullptr;
+  InputLedger ledger_;
+  std::string unwritten_results_;  // since the last WriteChanges (AppendResult)
+  uint64_t unwritten_first_seq_ = 0;
   uint64_t lines_received_ = 0;
   uint64_t next_index_ = 0;
   uint64_t loaded_index_ = 0;  // every index below is in memory or answered

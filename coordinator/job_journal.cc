@@ -19,10 +19,20 @@ void DurableJobs::PostCommit() {
   if (posted_ || committing_) return;
   posted_ = true;
   // After the current burst of work on the loop, not per change.
-  loop_->Post([this] {
+  // Not sooner than commit_interval_ after the last commit began: each
+  // commit costs the store a sync and a write of every page it touches,
+  // whatever it holds, so gathering a few milliseconds more is cheaper than
+  // committing after every burst of work on the loop.
+  absl::Duration wait = last_commit_ + commit_interval_ - loop_->Now();
+  auto run = [this] {
     posted_ = false;
     Commit();
-  });
+  };
+  if (wait > absl::ZeroDuration()) {
+    loop_->RunAfter(wait, std::move(run));
+  } else {
+    loop_->Post(std::move(run));
+  }
 }
 
 void DurableJobs::Forget(const std::string& job_id) {
@@ -40,12 +50,13 @@ void DurableJobs::Commit() {
   if (committing_ || (dirty_.empty() && !forgotten_)) return;
   committing_ = true;
   forgotten_ = false;
+  last_commit_ = loop_->Now();
   std::vector<std::pair<std::string, DurableMark>> marks;
   marks.reserve(dirty_.size());
   for (const std::string& id : dirty_) {
     Job* job = find_(id);
     if (job == nullptr) continue;
-    store_->PutProgress(id, job->Progress());
+    job->WriteChanges();
     marks.emplace_back(id, job->Mark());
   }
   dirty_.clear();
@@ -57,7 +68,7 @@ void DurableJobs::Commit() {
       job->OnDurable(mark);
       on_durable_(job);
     }
-    Commit();
+    if (!dirty_.empty() || forgotten_) PostCommit();
   });
 }
 

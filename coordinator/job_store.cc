@@ -14,15 +14,21 @@ constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs(
   id TEXT PRIMARY KEY, record BLOB NOT NULL, progress BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS input(
-  job TEXT NOT NULL, idx INTEGER NOT NULL, is_error INTEGER NOT NULL,
-  line BLOB NOT NULL, PRIMARY KEY(job, idx)
+CREATE TABLE IF NOT EXISTS input_runs(
+  job TEXT NOT NULL, first INTEGER NOT NULL, count INTEGER NOT NULL,
+  lines BLOB NOT NULL, answered BLOB NOT NULL, PRIMARY KEY(job, first)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS results(
-  job TEXT NOT NULL, seq INTEGER NOT NULL, result BLOB NOT NULL,
-  PRIMARY KEY(job, seq)
+CREATE TABLE IF NOT EXISTS result_runs(
+  job TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  results BLOB NOT NULL, PRIMARY KEY(job, last_seq)
 ) WITHOUT ROWID;
 )sql";
+
+// Lines of a run that LoadInput may start inside: a run begins at most this
+// far before the first index asked for.
+constexpr uint64_t kMaxRunLines = 1 << 16;
+// The runs the conversion of a first-schema database makes.
+constexpr uint64_t kInputRunLines = 2048;
 
 void BindText(sqlite3_stmt* stmt, int i, const std::string& text) {
   sqlite3_bind_text(stmt, i, text.data(), static_cast<int>(text.size()),
@@ -88,7 +94,7 @@ absl::Status JobStore::Init() {
     absl::StrAppend(&pragmas, "PRAGMA max_page_count=",
                     std::max<uint64_t>(options_.max_bytes / 4096, 16), ";");
   }
-  absl::StrAppend(&pragmas, "BEGIN EXCLUSIVE; COMMIT;", kSchema);
+  absl::StrAppend(&pragmas, "BEGIN EXCLUSIVE; COMMIT;");
   if (absl::Status s = Exec(pragmas.c_str()); !s.ok()) {
     int code = sqlite3_errcode(db_);
     if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
@@ -97,6 +103,7 @@ absl::Status JobStore::Init() {
     }
     return s;
   }
+  if (absl::Status s = Exec(kSchema); !s.ok()) return s;
   struct {
     sqlite3_stmt** stmt;
     const char* sql;
@@ -105,18 +112,22 @@ absl::Status JobStore::Init() {
        "INSERT OR REPLACE INTO jobs(id, record, progress) VALUES(?, ?, ?)"},
       {&put_progress_, "UPDATE jobs SET progress = ? WHERE id = ?"},
       {&put_input_,
-       "INSERT OR REPLACE INTO input(job, idx, is_error, line) "
+       "INSERT OR REPLACE INTO input_runs(job, first, count, lines, answered) "
+       "VALUES(?, ?, ?, ?, ?)"},
+      {&put_answered_,
+       "UPDATE input_runs SET answered = ? WHERE job = ? AND first = ?"},
+      {&delete_input_, "DELETE FROM input_runs WHERE job = ? AND first = ?"},
+      {&put_results_,
+       "INSERT OR REPLACE INTO result_runs(job, first_seq, last_seq, results) "
        "VALUES(?, ?, ?, ?)"},
-      {&put_result_,
-       "INSERT OR REPLACE INTO results(job, seq, result) VALUES(?, ?, ?)"},
-      {&drop_input_, "DELETE FROM input WHERE job = ? AND idx = ?"},
-      {&delete_results_, "DELETE FROM results WHERE job = ? AND seq <= ?"},
-      {&delete_job_[0], "DELETE FROM input WHERE job = ?"},
-      {&delete_job_[1], "DELETE FROM results WHERE job = ?"},
+      {&delete_results_,
+       "DELETE FROM result_runs WHERE job = ? AND last_seq <= ?"},
+      {&delete_job_[0], "DELETE FROM input_runs WHERE job = ?"},
+      {&delete_job_[1], "DELETE FROM result_runs WHERE job = ?"},
       {&delete_job_[2], "DELETE FROM jobs WHERE id = ?"},
       {&load_input_,
-       "SELECT idx, is_error, line FROM input WHERE job = ? AND idx >= ? AND "
-       "idx < ? ORDER BY idx LIMIT ?"},
+       "SELECT first, count, lines, answered FROM input_runs WHERE job = ? "
+       "AND first > ? AND first < ? ORDER BY first"},
   };
   for (auto& s : statements) {
     if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt,
@@ -124,7 +135,112 @@ absl::Status JobStore::Init() {
       return SqlError("prepare");
     }
   }
-  return absl::OkStatus();
+  return MigrateRowPerLine();
+}
+
+absl::Status JobStore::MigrateRowPerLine() {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT count(*) FROM sqlite_master WHERE type = "
+                         "'table' AND name IN ('input', 'results')",
+                         -1, &stmt, nullptr) != SQLITE_OK)
+    return SqlError("migrate");
+  int old_tables =
+      sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+  sqlite3_finalize(stmt);
+  if (old_tables != 2) return absl::OkStatus();
+  FF_LOG(INFO) << "job store " << options_.path
+               << ": converting the row-per-line tables to runs of rows";
+  if (absl::Status s = Exec("BEGIN"); !s.ok()) return s;
+  absl::Status status = [&]() -> absl::Status {
+    // Input: consecutive lines of a job become one run, none answered.
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT job, idx, is_error, line FROM input "
+                           "ORDER BY job, idx",
+                           -1, &stmt, nullptr) != SQLITE_OK)
+      return SqlError("migrate input");
+    std::string job, lines;
+    uint64_t first = 0, count = 0;
+    auto flush = [&]() -> absl::Status {
+      if (count == 0) return absl::OkStatus();
+      Op op;
+      op.kind = OpKind::kPutInputChunk;
+      op.job_id = job;
+      op.x = first;
+      op.max = count;
+      op.a = std::move(lines);
+      lines.clear();
+      count = 0;
+      return Apply(op);
+    };
+    int rc;
+    absl::Status written;
+    while (written.ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      SpooledLine line;
+      std::string line_job = ColumnBlob(stmt, 0);
+      line.index = static_cast<uint64_t>(sqlite3_column_int64(stmt, 1));
+      line.is_error = sqlite3_column_int(stmt, 2) != 0;
+      std::string blob = ColumnBlob(stmt, 3);
+      bool parsed = line.is_error ? line.error.ParseFromString(blob)
+                                  : line.request.ParseFromString(blob);
+      if (!parsed) {
+        line.is_error = true;
+        line.error.Clear();
+        line.error.set_index(line.index);
+        line.error.set_error(v1::ERROR_INVALID_REQUEST);
+        line.error.set_error_message(
+            "the job store's copy of this line is damaged");
+      }
+      if (line_job != job || line.index != first + count ||
+          count == kInputRunLines) {
+        written = flush();
+        job = line_job;
+        first = line.index;
+      }
+      AppendLine(line, &lines);
+      ++count;
+    }
+    sqlite3_finalize(stmt);
+    if (written.ok()) written = flush();
+    if (!written.ok()) return written;
+    // Results: a run per job.
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT job, seq, result FROM results "
+                           "ORDER BY job, seq",
+                           -1, &stmt, nullptr) != SQLITE_OK)
+      return SqlError("migrate results");
+    Op run;
+    run.kind = OpKind::kPutResults;
+    while (written.ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      std::string result_job = ColumnBlob(stmt, 0);
+      uint64_t seq = static_cast<uint64_t>(sqlite3_column_int64(stmt, 1));
+      if (result_job != run.job_id && !run.a.empty()) {
+        written = Apply(run);
+        run.a.clear();
+      }
+      if (run.a.empty()) run.x = seq;
+      run.job_id = result_job;
+      run.y = seq;
+      std::string blob = ColumnBlob(stmt, 2);
+      v1::FetchResult result;
+      if (!result.ParseFromString(blob)) {
+        sqlite3_finalize(stmt);
+        return absl::DataLossError(absl::StrCat("job store ", options_.path,
+                                                ": a result of job ",
+                                                result_job, " does not parse"));
+      }
+      AppendResult(result, &run.a);
+    }
+    sqlite3_finalize(stmt);
+    if (written.ok() && !run.a.empty()) written = Apply(run);
+    if (!written.ok()) return written;
+    return Exec("DROP TABLE input; DROP TABLE results;");
+  }();
+  if (!status.ok()) {
+    (void)Exec("ROLLBACK");
+    return status;
+  }
+  return Exec("COMMIT");
 }
 
 JobStore::~JobStore() {
@@ -134,9 +250,10 @@ JobStore::~JobStore() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (sqlite3_stmt* stmt : {put_job_, put_progress_, put_input_, put_result_,
-                             drop_input_, delete_results_, delete_job_[0],
-                             delete_job_[1], delete_job_[2], load_input_}) {
+  for (sqlite3_stmt* stmt :
+       {put_job_, put_progress_, put_input_, put_answered_, delete_input_,
+        put_results_, delete_results_, delete_job_[0], delete_job_[1],
+        delete_job_[2], load_input_}) {
     sqlite3_finalize(stmt);
   }
   sqlite3_close(db_);
@@ -165,30 +282,38 @@ absl::StatusOr<std::vector<RecoveredJob>> JobStore::Recover() {
   if (rc != SQLITE_DONE) return SqlError("recover");
   for (RecoveredJob& job : jobs) {
     const std::string& id = job.record.id();
-    if (sqlite3_prepare_v2(
-            db_, "SELECT result FROM results WHERE job = ? ORDER BY seq", -1,
-            &stmt, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT results FROM result_runs WHERE job = ? "
+                           "ORDER BY last_seq",
+                           -1, &stmt, nullptr) != SQLITE_OK)
       return SqlError("recover results");
     BindText(stmt, 1, id);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      v1::FetchResult result;
-      if (!result.ParseFromString(ColumnBlob(stmt, 0))) {
+      if (!DecodeResults(ColumnBlob(stmt, 0), &job.results)) {
         sqlite3_finalize(stmt);
         return absl::DataLossError(absl::StrCat("job store ", options_.path,
-                                                ": a result of job ", id,
-                                                " does not parse"));
+                                                ": results of job ", id,
+                                                " do not parse"));
       }
-      job.results.push_back(std::move(result));
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return SqlError("recover results");
-    if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM input WHERE job = ?", -1,
-                           &stmt, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_,
+                           "SELECT first, count, answered FROM input_runs "
+                           "WHERE job = ? ORDER BY first",
+                           -1, &stmt, nullptr) != SQLITE_OK)
       return SqlError("recover input");
     BindText(stmt, 1, id);
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-      job.waiting_input = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      InputChunk chunk;
+      chunk.first = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+      chunk.count = static_cast<uint32_t>(sqlite3_column_int64(stmt, 1));
+      chunk.answered = ColumnBlob(stmt, 2);
+      job.waiting_input += chunk.count - CountBits(chunk.answered, chunk.count);
+      job.input.push_back(std::move(chunk));
+    }
     sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return SqlError("recover input");
   }
   return jobs;
 }
@@ -221,28 +346,45 @@ void JobStore::PutProgress(const std::string& job_id,
   Enqueue(std::move(op));
 }
 
-void JobStore::PutInput(const std::string& job_id, const SpooledLine& line) {
+void JobStore::PutInputChunk(const std::string& job_id, uint64_t first,
+                             uint32_t count, std::string lines,
+                             const std::string& answered) {
   Op op;
-  op.kind = OpKind::kPutInput;
+  op.kind = OpKind::kPutInputChunk;
   op.job_id = job_id;
-  op.x = line.index;
-  op.flag = line.is_error;
-  if (line.is_error) {
-    line.error.SerializeToString(&op.a);
-  } else {
-    line.request.SerializeToString(&op.a);
-  }
+  op.x = first;
+  op.max = count;
+  op.a = std::move(lines);
+  op.b = answered;
   Enqueue(std::move(op));
 }
 
-void JobStore::PutResult(const std::string& job_id,
-                         const v1::FetchResult& result) {
+void JobStore::PutAnswered(const std::string& job_id, uint64_t first,
+                           const std::string& answered) {
   Op op;
-  op.kind = OpKind::kPutResult;
+  op.kind = OpKind::kPutAnswered;
   op.job_id = job_id;
-  op.x = result.index();
-  op.y = result.seq();
-  result.SerializeToString(&op.a);
+  op.x = first;
+  op.b = answered;
+  Enqueue(std::move(op));
+}
+
+void JobStore::DeleteInputChunk(const std::string& job_id, uint64_t first) {
+  Op op;
+  op.kind = OpKind::kDeleteInputChunk;
+  op.job_id = job_id;
+  op.x = first;
+  Enqueue(std::move(op));
+}
+
+void JobStore::PutResults(const std::string& job_id, uint64_t first_seq,
+                          uint64_t last_seq, std::string results) {
+  Op op;
+  op.kind = OpKind::kPutResults;
+  op.job_id = job_id;
+  op.x = first_seq;
+  op.y = last_seq;
+  op.a = std::move(results);
   Enqueue(std::move(op));
 }
 
@@ -315,24 +457,32 @@ absl::Status JobStore::Apply(const Op& op) {
       BindBlob(stmt, 1, op.a);
       BindText(stmt, 2, op.job_id);
       return step(stmt);
-    case OpKind::kPutInput:
+    case OpKind::kPutInputChunk:
       stmt = put_input_;
       BindText(stmt, 1, op.job_id);
       sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
-      sqlite3_bind_int(stmt, 3, op.flag ? 1 : 0);
+      sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.max));
       BindBlob(stmt, 4, op.a);
+      BindBlob(stmt, 5, op.b);
       return step(stmt);
-    case OpKind::kPutResult: {
-      stmt = put_result_;
-      BindText(stmt, 1, op.job_id);
-      sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.y));
-      BindBlob(stmt, 3, op.a);
-      if (absl::Status s = step(stmt); !s.ok()) return s;
-      stmt = drop_input_;
+    case OpKind::kPutAnswered:
+      stmt = put_answered_;
+      BindBlob(stmt, 1, op.b);
+      BindText(stmt, 2, op.job_id);
+      sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.x));
+      return step(stmt);
+    case OpKind::kDeleteInputChunk:
+      stmt = delete_input_;
       BindText(stmt, 1, op.job_id);
       sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
       return step(stmt);
-    }
+    case OpKind::kPutResults:
+      stmt = put_results_;
+      BindText(stmt, 1, op.job_id);
+      sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
+      sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.y));
+      BindBlob(stmt, 4, op.a);
+      return step(stmt);
     case OpKind::kDeleteResults:
       stmt = delete_results_;
       BindText(stmt, 1, op.job_id);
@@ -355,32 +505,43 @@ absl::StatusOr<std::vector<SpooledLine>> JobStore::Load(const Op& op) {
   std::vector<SpooledLine> lines;
   sqlite3_stmt* stmt = load_input_;
   BindText(stmt, 1, op.job_id);
-  sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
+  sqlite3_bind_int64(
+      stmt, 2, static_cast<int64_t>(op.x) - static_cast<int64_t>(kMaxRunLines));
   sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.y));
-  sqlite3_bind_int64(stmt, 4, static_cast<int64_t>(op.max));
-  int rc;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    SpooledLine line;
-    line.index = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
-    line.is_error = sqlite3_column_int(stmt, 1) != 0;
-    std::string blob = ColumnBlob(stmt, 2);
-    bool parsed = line.is_error ? line.error.ParseFromString(blob)
-                                : line.request.ParseFromString(blob);
-    if (!parsed) {
-      // A row this coordinator wrote that no longer parses: answered as an
-      // error rather than dealt, so the job still ends.
-      line.is_error = true;
-      line.error.Clear();
-      line.error.set_index(line.index);
-      line.error.set_error(v1::ERROR_INVALID_REQUEST);
-      line.error.set_error_message(
-          "the job store's copy of this line is "
-          "damaged");
+  int rc = SQLITE_DONE;
+  while (lines.size() < op.max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    uint64_t first = static_cast<uint64_t>(sqlite3_column_int64(stmt, 0));
+    uint64_t count = static_cast<uint64_t>(sqlite3_column_int64(stmt, 1));
+    std::string answered = ColumnBlob(stmt, 3);
+    uint64_t next = first;  // the index the next line of the run should have
+    auto take = [&](uint64_t index) {
+      return index >= op.x && index < op.y && index - first < count &&
+             !BitIsSet(answered, index - first) && lines.size() < op.max;
+    };
+    bool intact = DecodeLines(ColumnBlob(stmt, 2), [&](SpooledLine line) {
+      next = line.index + 1;
+      if (take(line.index)) lines.push_back(std::move(line));
+    });
+    if (!intact) {
+      // A row this coordinator wrote that no longer parses: its lines from
+      // the damage on are answered as errors rather than dealt, so the job
+      // still ends.
+      for (uint64_t index = next; index < first + count; ++index) {
+        if (!take(index)) continue;
+        SpooledLine line;
+        line.index = index;
+        line.is_error = true;
+        line.error.set_index(index);
+        line.error.set_error(v1::ERROR_INVALID_REQUEST);
+        line.error.set_error_message(
+            "the job store's copy of this line is damaged");
+        lines.push_back(std::move(line));
+      }
     }
-    lines.push_back(std::move(line));
   }
-  absl::Status status =
-      rc == SQLITE_DONE ? absl::OkStatus() : SqlError("read spooled input");
+  absl::Status status = rc == SQLITE_DONE || rc == SQLITE_ROW
+                            ? absl::OkStatus()
+                            : SqlError("read spooled input");
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
   if (!status.ok()) return status;

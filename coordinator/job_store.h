@@ -1,16 +1,19 @@
 // JobStore: the coordinator's durable copy of its jobs (README, "Durable
 // jobs"), one SQLite database in WAL mode under --data-dir:
 //
-//   jobs(id, record, progress)   what a job was created with, and its counters
-//   input(job, idx, ...)         requests (and bad lines) that have no result
-//   yet results(job, seq, result)    results held for delivery and `watch
-//   --from`
+//   jobs(id, record, progress)               what a job was created with,
+//                                            and its counters
+//   input_runs(job, first, count, lines, answered)
+//       its input, a row per run of lines with a bitmap of those answered
+//       (input_ledger.h)
+//   result_runs(job, first_seq, last_seq, results)
+//       results held for delivery and `watch --from`, a row per commit
 //
-// A result's row goes in and its input row goes out in one transaction, so in
-// every committed state each input line is either waiting in `input` or
-// answered in the job's counters (and in `results` until evicted): a restarted
-// coordinator deals exactly the waiting ones again. Storage is bounded by what
-// is not done plus the held results, not by the job's size.
+// A result's row goes in and its line's bit is set in the same transaction, so
+// in every committed state each input line is either waiting or answered in
+// the job's counters (and in `results` until evicted): a restarted coordinator
+// deals exactly the waiting ones again. Storage is bounded by what is not done
+// plus the held results, not by the job's size.
 //
 // Writes are queued on the loop and applied in order by one store thread, in
 // one transaction per Commit (a group commit: while one transaction syncs, the
@@ -35,6 +38,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "common/event_loop.h"
+#include "coordinator/store_rows.h"
 #include "proto/fetchfleet.pb.h"
 #include "proto/job_store.pb.h"
 
@@ -49,20 +53,20 @@ struct JobStoreOptions {
   uint64_t max_bytes = 0;
 };
 
-// SpooledLine: one input line as the store holds it: a request to deal, or the
-// result of a line that did not parse.
-struct SpooledLine {
-  uint64_t index = 0;
-  bool is_error = false;
-  v1::FetchRequest request;  // !is_error
-  v1::FetchResult error;     // is_error
+// InputChunk: a run of input lines [first, first + count) as the store holds
+// it; `answered` is the bitmap of those that have their result.
+struct InputChunk {
+  uint64_t first = 0;
+  uint32_t count = 0;
+  std::string answered;
 };
 
 struct RecoveredJob {
   store::v1::JobRecord record;
   store::v1::JobProgress progress;
   std::vector<v1::FetchResult> results;  // held, in seq order
-  uint64_t waiting_input = 0;            // input rows: lines without a result
+  std::vector<InputChunk> input;         // without their lines
+  uint64_t waiting_input = 0;            // lines without a result
 };
 
 class JobStore {
@@ -84,17 +88,27 @@ class JobStore {
               const store::v1::JobProgress& progress);
   void PutProgress(const std::string& job_id,
                    const store::v1::JobProgress& progress);
-  void PutInput(const std::string& job_id, const SpooledLine& line);
-  // PutResult adds a result and drops the input row of its index.
-  void PutResult(const std::string& job_id, const v1::FetchResult& result);
+  // PutInputChunk adds input lines [first, first + count), packed by
+  // AppendLine; PutAnswered rewrites their bitmap; DeleteInputChunk drops
+  // them once all are answered.
+  void PutInputChunk(const std::string& job_id, uint64_t first, uint32_t count,
+                     std::string lines, const std::string& answered);
+  void PutAnswered(const std::string& job_id, uint64_t first,
+                   const std::string& answered);
+  void DeleteInputChunk(const std::string& job_id, uint64_t first);
+  // PutResults adds results first_seq..last_seq, packed by AppendResult.
+  void PutResults(const std::string& job_id, uint64_t first_seq,
+                  uint64_t last_seq, std::string results);
+  // DeleteResultsThrough drops the results rows that end at or before `seq`
+  // (a row reaching past it stays whole).
   void DeleteResultsThrough(const std::string& job_id, uint64_t seq);
   void DeleteJob(const std::string& job_id);
   // Commit makes every write queued so far durable; `done` runs on the loop
   // once it is.
   void Commit(absl::AnyInvocable<void()> done);
-  // LoadInput reads up to `max` input rows of a job with index in [from,
-  // upto), in index order, from what is committed; `done` gets them on the
-  // loop.
+  // LoadInput reads up to `max` unanswered input lines of a job with index in
+  // [from, upto), in index order, from what is committed; `done` gets them on
+  // the loop.
   void LoadInput(
       const std::string& job_id, uint64_t from, uint64_t upto, size_t max,
       absl::AnyInvocable<void(absl::StatusOr<std::vector<SpooledLine>>)> done);
@@ -112,8 +126,10 @@ class JobStore {
   enum class OpKind {
     kPutJob,
     kPutProgress,
-    kPutInput,
-    kPutResult,
+    kPutInputChunk,
+    kPutAnswered,
+    kDeleteInputChunk,
+    kPutResults,
     kDeleteResults,
     kDeleteJob,
     kCommit,
@@ -123,15 +139,17 @@ class JobStore {
     OpKind kind = OpKind::kCommit;
     std::string job_id;
     std::string a, b;       // serialized protos
-    uint64_t x = 0, y = 0;  // idx / seq / from, upto
-    uint64_t max = 0;
-    bool flag = false;
+    uint64_t x = 0, y = 0;  // first index / first seq, last seq / from, upto
+    uint64_t max = 0;       // lines to load / lines in a chunk
     absl::AnyInvocable<void()> done;
     absl::AnyInvocable<void(absl::StatusOr<std::vector<SpooledLine>>)> loaded;
   };
 
   JobStore(JobStoreOptions options, EventLoop* loop);
   absl::Status Init();
+  // MigrateRowPerLine converts a database of the first schema (a row per
+  // input line and per result) to this one.
+  absl::Status MigrateRowPerLine();
   void Enqueue(Op op);
   void Run();
   // Apply runs one write in the open transaction.
@@ -147,8 +165,9 @@ class JobStore {
   sqlite3_stmt* put_job_ = nullptr;
   sqlite3_stmt* put_progress_ = nullptr;
   sqlite3_stmt* put_input_ = nullptr;
-  sqlite3_stmt* put_result_ = nullptr;
-  sqlite3_stmt* drop_input_ = nullptr;
+  sqlite3_stmt* put_answered_ = nullptr;
+  sqlite3_stmt* delete_input_ = nullptr;
+  sqlite3_stmt* put_results_ = nullptr;
   sqlite3_stmt* delete_results_ = nullptr;
   sqlite3_stmt* delete_job_[3] = {};
   sqlite3_stmt* load_input_ = nullptr;

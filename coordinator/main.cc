@@ -85,6 +85,10 @@ int main(int argc, char** argv) {
   flags.String("store-sync", &store_sync,
                "full: fsync each commit (survives a power loss); normal: "
                "survives a crash of the coordinator, not of the machine");
+  flags.Duration("store-commit-interval", &options.store_commit_interval,
+                 "with --data-dir: the least time between two commits of the "
+                 "job store (results reach clients once committed: longer "
+                 "costs less CPU per request and adds latency)");
   int64_t store_max_mb = 0;
   flags.Int("store-max-mb", &store_max_mb,
             "the job store may not grow past this many MiB; when full, no "
