@@ -126,7 +126,7 @@ pids+=($!)
 for _ in $(seq 1 100); do grep -q "worker worker.bench/bench-tls (" "$work/coordinator-tls.log" && break; sleep 0.05; done
 head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$tls_coordinator" submit "${client_tls[@]}" \
   --token-file "$tls/token" --no-progress - >/dev/null 2>"$work/warmup-tls.err" || { echo "TLS warm-up failed:"; cat "$work/warmup-tls.err"; tail "$work/worker-tls.log"; exit 1; }
-# Alternate plaintext and TLS three times (the two fleets stay up) and compare medians: one
+# Alternate plaintext and TLS five times (the two fleets stay up) and compare medians: one
 # run each is within this machine's run-to-run noise.
 timed_job() {  # timed_job OUT COORDINATOR [flags...]: prints req/s of one job over urls.txt
   local out=$1 coord=$2; shift 2
@@ -137,22 +137,29 @@ timed_job() {  # timed_job OUT COORDINATOR [flags...]: prints req/s of one job o
   [ "$(grep -c '"ok": true' "$out" || true)" = "$urls" ] || { echo "a job in a comparison failed:" >&2; tail -n 3 "$out.err" >&2; exit 1; }
   python3 -c "print(f'{$(wc -l < "$out") / ($t1 - $t0):.0f}')"
 }
-plain_runs=() tls_runs=()
-for _ in 1 2 3; do
-  plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
-  tls_runs+=("$(timed_job "$work/cmp-tls.jsonl" "$tls_coordinator" "${client_tls[@]}" --token-file "$tls/token")")
-done
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
-plain_median=$(median "${plain_runs[@]}")
-tls_median=$(median "${tls_runs[@]}")
-echo "fleet plaintext, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
-echo "fleet TLS + mTLS + token on every gRPC link, 3 runs alternated with them: ${tls_runs[*]} req/s (median $tls_median)"
-echo "ratio fleet TLS / plaintext (medians): $(python3 -c "print(f'{$tls_median / $plain_median:.2f}x')")"
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# compare NAME DESCRIPTION RUN: the plain fleet and RUN (a command printing req/s) alternated
+# 5 times, each side's runs and median printed, then the ratio of the medians.
+compare() {
+  local name=$1 description=$2 run=$3 plain=() other=()
+  for _ in 1 2 3 4 5; do
+    plain+=("$(timed_job "$work/cmp-plain.jsonl" "$plain_coordinator")")
+    other+=("$($run)")
+  done
+  local plain_median other_median
+  plain_median=$(median "${plain[@]}")
+  other_median=$(median "${other[@]}")
+  echo "fleet plain, 5 runs: ${plain[*]} req/s (median $plain_median)"
+  echo "fleet $description, 5 runs alternated with them: ${other[*]} req/s (median $other_median)"
+  echo "ratio fleet $name (medians): $(python3 -c "print(f'{$other_median / $plain_median:.3f}x')")"
+}
+plain_coordinator=$coordinator
+plain_coordinator_pid=$coordinator_pid
+run_tls() { timed_job "$work/cmp-tls.jsonl" "$tls_coordinator" "${client_tls[@]}" --token-file "$tls/token"; }
+compare "TLS / plaintext" "TLS + mTLS + token on every gRPC link" run_tls
 
 # --- the cost of metrics: a second plaintext fleet with --metrics-listen on the coordinator
 # and the worker, scraped every second as Prometheus would, alternated with the plain one.
-plain_coordinator=$coordinator
-plain_coordinator_pid=$coordinator_pid
 start_fleet metrics --metrics-listen 127.0.0.1:0
 metrics_coordinator=$coordinator
 metrics_ports=$(grep -ho 'readyz on [^ ]*' "$work/coordinator-metrics.log" "$work/worker-metrics.log" | sed 's/.*://')
@@ -160,17 +167,9 @@ coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
 ( while :; do for p in $metrics_ports; do curl -sf "http://127.0.0.1:$p/metrics" >/dev/null || true; done; sleep 1; done ) &
 pids+=($!)
 head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$metrics_coordinator" submit --no-progress - >/dev/null 2>&1
-plain_runs=() metrics_runs=()
-for _ in 1 2 3; do
-  plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
-  metrics_runs+=("$(timed_job "$work/cmp-metrics.jsonl" "$metrics_coordinator")")
-done
-plain_median=$(median "${plain_runs[@]}")
-metrics_median=$(median "${metrics_runs[@]}")
+run_metrics() { timed_job "$work/cmp-metrics.jsonl" "$metrics_coordinator"; }
 series=$(for p in $metrics_ports; do curl -sf "http://127.0.0.1:$p/metrics"; done | grep -vc '^#')
-echo "fleet without metrics, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
-echo "fleet with metrics (scraped every 1 s, $series series), 3 runs alternated: ${metrics_runs[*]} req/s (median $metrics_median)"
-echo "ratio fleet metrics on / off (medians): $(python3 -c "print(f'{$metrics_median / $plain_median:.3f}x')")"
+compare "metrics on / off" "with metrics (scraped every 1 s, $series series)" run_metrics
 
 # --- the cost of durability: a fleet whose coordinator keeps its jobs in a store
 # (--data-dir, --store-sync full: every commit fsynced), alternated with the plain one.
@@ -178,18 +177,10 @@ FETCHFLEET_DATA_DIR="$work/store-cmp" start_fleet durable
 durable_coordinator=$coordinator
 coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
 head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$durable_coordinator" submit --no-progress - >/dev/null 2>&1
-plain_runs=() durable_runs=()
-for _ in 1 2 3; do
-  plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
-  durable_runs+=("$(timed_job "$work/cmp-durable.jsonl" "$durable_coordinator")")
-done
-plain_median=$(median "${plain_runs[@]}")
-durable_median=$(median "${durable_runs[@]}")
-echo "fleet, jobs in memory, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
-echo "fleet, jobs in the store (--data-dir, fsync per commit), 3 runs alternated: ${durable_runs[*]} req/s (median $durable_median)"
-echo "ratio fleet durable / in memory (medians): $(python3 -c "print(f'{$durable_median / $plain_median:.3f}x')")"
+run_durable() { timed_job "$work/cmp-durable.jsonl" "$durable_coordinator"; }
+compare "durable / in memory" "jobs in the store (--data-dir, fsync per commit)" run_durable
 
-# Resume: a coordinator on a fixed port SIGKILLed a second into a job and started again;
+# Resume: a coordinator on a fixed port SIGKILLed a third of the way into a job and started again;
 # the time until it listens with the job restored, and until the client (which reconnects
 # by itself) has a new result.
 dport=$(free_port)
@@ -207,7 +198,7 @@ pids+=($!)
 "$bin/fetchctl" --coordinator "127.0.0.1:$dport" submit --no-progress "$work/urls.txt" \
   > "$work/resume.jsonl" 2>"$work/resume.err" &
 client_pid=$!
-sleep 1
+for _ in $(seq 1 6000); do [ "$(wc -l < "$work/resume.jsonl")" -ge $(( urls / 3 )) ] && break; sleep 0.005; done
 before=$(wc -l < "$work/resume.jsonl")
 t0=$(now)
 kill -9 "$durable_pid"
@@ -215,12 +206,15 @@ wait "$durable_pid" 2>/dev/null || true
 start_durable
 for _ in $(seq 1 2000); do [ "$(grep -c 'listening on' "$work/coordinator-resume.log")" = 2 ] && break; sleep 0.005; done
 t1=$(now)
-for _ in $(seq 1 4000); do [ "$(wc -l < "$work/resume.jsonl")" -gt "$before" ] && break; sleep 0.005; done
-t2=$(now)
+next_result="no new result within 20 s"
+for _ in $(seq 1 4000); do
+  [ "$(wc -l < "$work/resume.jsonl")" -gt "$before" ] && { next_result="had its next result $(python3 -c "print(f'{$(now) - $t0:.2f}')") s after it"; break; }
+  sleep 0.005
+done
 wait "$client_pid"
 resume_lines=$(wc -l < "$work/resume.jsonl")
 resume_ids=$(grep -o '"id": "[0-9]*"' "$work/resume.jsonl" | sort -u | wc -l)
-echo "resume after a SIGKILL at $before of $urls results: listening with the job restored $(python3 -c "print(f'{$t1 - $t0:.2f}')") s after the kill [$(grep -o 'restored in [^ ]*' "$work/coordinator-resume.log" | tail -n1)]; the client's next result $(python3 -c "print(f'{$t2 - $t0:.2f}')") s after it (its reconnect backoff included); $resume_lines results, $resume_ids distinct ids"
+echo "resume after a SIGKILL at $before of $urls results: listening with the job restored $(python3 -c "print(f'{$t1 - $t0:.2f}')") s after the kill [$(grep -o 'restored in [^ ]*' "$work/coordinator-resume.log" | tail -n1)]; the client $next_result (its reconnect backoff included); $resume_lines results, $resume_ids distinct ids"
 
 # The store of a detached job with no client attached: the whole input spooled, the results
 # it could deal waiting in its spool (65,536 by default).
@@ -249,18 +243,11 @@ for ratio in 0.01 1; do
   trace_coordinator=$coordinator trace_worker_pid=${pids[-1]} trace_coordinator_pid=$coordinator_pid
   coordinator=$plain_coordinator coordinator_pid=$plain_coordinator_pid
   head -n 2000 "$work/urls.txt" | "$bin/fetchctl" --coordinator "$trace_coordinator" submit --no-progress - >/dev/null 2>&1
-  plain_runs=() trace_runs=()
-  for _ in 1 2 3; do
-    plain_runs+=("$(timed_job "$work/cmp-plain.jsonl" "$coordinator")")
-    trace_runs+=("$(timed_job "$work/cmp-trace.jsonl" "$trace_coordinator")")
-  done
+  run_trace() { timed_job "$work/cmp-trace.jsonl" "$trace_coordinator"; }
+  compare "tracing $ratio / off" "tracing $ratio of requests" run_trace
   kill -TERM "$trace_worker_pid" "$trace_coordinator_pid"
   wait "$trace_worker_pid" "$trace_coordinator_pid" 2>/dev/null || true
-  plain_median=$(median "${plain_runs[@]}")
-  trace_median=$(median "${trace_runs[@]}")
-  echo "fleet without tracing, 3 runs: ${plain_runs[*]} req/s (median $plain_median)"
-  echo "fleet tracing $ratio of requests, 3 runs alternated: ${trace_runs[*]} req/s (median $trace_median); worker $(grep -o 'trace export: .*' "$work/worker-trace-$ratio.log" | tail -n1)"
-  echo "ratio fleet tracing $ratio / off (medians): $(python3 -c "print(f'{$trace_median / $plain_median:.3f}x')")"
+  echo "worker with tracing $ratio: $(grep -o 'trace export: .*' "$work/worker-trace-$ratio.log" | tail -n1)"
 done
 
 # --- curl --parallel over the same URLs

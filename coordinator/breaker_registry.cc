@@ -139,7 +139,7 @@ void BreakerRegistry::Reset(const std::string& key, Done done) {
   };
   if (store_ == nullptr) {
     if (configs_.count(key) == 0 &&
-        scheduler_->breaker_reports().count(key) == 0) {
+        scheduler_->breaker_reports().reports().count(key) == 0) {
       done(unknown());
       return;
     }
@@ -178,10 +178,10 @@ v1::BreakerInfo BreakerRegistry::BaseInfo(const std::string& key) const {
 
 v1::BreakerInfo BreakerRegistry::LocalInfo(const std::string& key) const {
   v1::BreakerInfo info = BaseInfo(key);
-  const auto& reports = scheduler_->breaker_reports();
+  const auto& reports = scheduler_->breaker_reports().reports();
   auto it = reports.find(key);
   if (it == reports.end()) return info;
-  const Scheduler::BreakerReport& report = it->second;
+  const BreakerReports::Report& report = it->second;
   info.set_state(report.event.state());
   info.set_calls(report.event.calls());
   info.set_failures(report.event.failures());
@@ -203,10 +203,10 @@ v1::BreakerInfo BreakerRegistry::LocalInfo(const std::string& key) const {
 void BreakerRegistry::List(Listed done) {
   if (store_ == nullptr) {
     v1::ListBreakersResponse response;
-    response.set_changes_reported(scheduler_->breaker_changes());
+    response.set_changes_reported(scheduler_->breaker_reports().changes());
     std::vector<std::string> keys;
     for (const auto& [key, config] : configs_) keys.push_back(key);
-    for (const auto& [key, report] : scheduler_->breaker_reports())
+    for (const auto& [key, report] : scheduler_->breaker_reports().reports())
       keys.push_back(key);
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -267,7 +267,8 @@ void BreakerRegistry::ReadStates(std::vector<std::string> keys, Listed done) {
   };
   auto gather = std::make_shared<Gather>();
   gather->response.set_in_redis(true);
-  gather->response.set_changes_reported(scheduler_->breaker_changes());
+  gather->response.set_changes_reported(
+      scheduler_->breaker_reports().changes());
   gather->done = std::move(done);
   gather->left = keys.size();
   if (keys.empty()) {

@@ -195,7 +195,7 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
           scheduler.worker_ejections());
   counter("fetchfleet_coordinator_breaker_changes_total",
           "Breaker state changes workers reported.",
-          scheduler.breaker_changes());
+          scheduler.breaker_reports().changes());
 
   if (const JobStore* store = scheduler.store(); store != nullptr) {
     auto gauge = [&](const char* name, const char* help, double value) {
@@ -279,7 +279,7 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
     }
   }
   uint64_t by_state[3] = {0, 0, 0};
-  for (const auto& [key, report] : scheduler.breaker_reports()) {
+  for (const auto& [key, report] : scheduler.breaker_reports().reports()) {
     int s = std::clamp(static_cast<int>(report.event.state()), 0, 2);
     ++by_state[s];
     severity.Put(key, kSeverity[s]);
@@ -287,13 +287,14 @@ std::vector<MetricFamily> TakeCensus(const Scheduler& scheduler) {
   // Opens are counted apart from the reports (which a reset or a prune
   // forgets), so each series only grows; other is what no labelled key had.
   double labelled_opens = 0;
-  for (const auto& [key, count] : scheduler.breaker_opens()) {
+  for (const auto& [key, count] : scheduler.breaker_reports().opens()) {
     if (labelled.count(key) == 0) continue;
     opens[key] = static_cast<double>(count);
     labelled_opens += static_cast<double>(count);
   }
   opens["other"] =
-      static_cast<double>(scheduler.breaker_opens_total()) - labelled_opens;
+      static_cast<double>(scheduler.breaker_reports().opens_total()) -
+      labelled_opens;
   MetricFamily state_family = NewFamily(
       "fetchfleet_breaker_state",
       "Circuit breaker state per key: 0 closed, 1 open, 2 half-open (as "

@@ -16,7 +16,11 @@ CREATE TABLE IF NOT EXISTS jobs(
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS input_runs(
   job TEXT NOT NULL, first INTEGER NOT NULL, count INTEGER NOT NULL,
-  lines BLOB NOT NULL, answered BLOB NOT NULL, PRIMARY KEY(job, first)
+  lines BLOB NOT NULL, PRIMARY KEY(job, first)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS input_answered(
+  job TEXT NOT NULL, first INTEGER NOT NULL, answered BLOB NOT NULL,
+  PRIMARY KEY(job, first)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS result_runs(
   job TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
@@ -112,22 +116,29 @@ absl::Status JobStore::Init() {
        "INSERT OR REPLACE INTO jobs(id, record, progress) VALUES(?, ?, ?)"},
       {&put_progress_, "UPDATE jobs SET progress = ? WHERE id = ?"},
       {&put_input_,
-       "INSERT OR REPLACE INTO input_runs(job, first, count, lines, answered) "
-       "VALUES(?, ?, ?, ?, ?)"},
+       "INSERT OR REPLACE INTO input_runs(job, first, count, lines) "
+       "VALUES(?, ?, ?, ?)"},
+      // The bitmap has a table of its own: rewriting it must not rewrite the
+      // run's lines (a row is rewritten whole).
       {&put_answered_,
-       "UPDATE input_runs SET answered = ? WHERE job = ? AND first = ?"},
-      {&delete_input_, "DELETE FROM input_runs WHERE job = ? AND first = ?"},
+       "INSERT OR REPLACE INTO input_answered(job, first, answered) "
+       "VALUES(?, ?, ?)"},
+      {&delete_input_[0], "DELETE FROM input_runs WHERE job = ? AND first = ?"},
+      {&delete_input_[1],
+       "DELETE FROM input_answered WHERE job = ? AND first = ?"},
       {&put_results_,
        "INSERT OR REPLACE INTO result_runs(job, first_seq, last_seq, results) "
        "VALUES(?, ?, ?, ?)"},
       {&delete_results_,
        "DELETE FROM result_runs WHERE job = ? AND last_seq <= ?"},
       {&delete_job_[0], "DELETE FROM input_runs WHERE job = ?"},
-      {&delete_job_[1], "DELETE FROM result_runs WHERE job = ?"},
-      {&delete_job_[2], "DELETE FROM jobs WHERE id = ?"},
+      {&delete_job_[1], "DELETE FROM input_answered WHERE job = ?"},
+      {&delete_job_[2], "DELETE FROM result_runs WHERE job = ?"},
+      {&delete_job_[3], "DELETE FROM jobs WHERE id = ?"},
       {&load_input_,
-       "SELECT first, count, lines, answered FROM input_runs WHERE job = ? "
-       "AND first > ? AND first < ? ORDER BY first"},
+       "SELECT r.first, r.count, r.lines, a.answered FROM input_runs r "
+       "LEFT JOIN input_answered a ON a.job = r.job AND a.first = r.first "
+       "WHERE r.job = ? AND r.first > ? AND r.first < ? ORDER BY r.first"},
   };
   for (auto& s : statements) {
     if (sqlite3_prepare_v3(db_, s.sql, -1, SQLITE_PREPARE_PERSISTENT, s.stmt,
@@ -251,9 +262,9 @@ JobStore::~JobStore() {
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   for (sqlite3_stmt* stmt :
-       {put_job_, put_progress_, put_input_, put_answered_, delete_input_,
-        put_results_, delete_results_, delete_job_[0], delete_job_[1],
-        delete_job_[2], load_input_}) {
+       {put_job_, put_progress_, put_input_, put_answered_, delete_input_[0],
+        delete_input_[1], put_results_, delete_results_, delete_job_[0],
+        delete_job_[1], delete_job_[2], delete_job_[3], load_input_}) {
     sqlite3_finalize(stmt);
   }
   sqlite3_close(db_);
@@ -299,8 +310,10 @@ absl::StatusOr<std::vector<RecoveredJob>> JobStore::Recover() {
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return SqlError("recover results");
     if (sqlite3_prepare_v2(db_,
-                           "SELECT first, count, answered FROM input_runs "
-                           "WHERE job = ? ORDER BY first",
+                           "SELECT r.first, r.count, a.answered FROM "
+                           "input_runs r LEFT JOIN input_answered a ON "
+                           "a.job = r.job AND a.first = r.first WHERE "
+                           "r.job = ? ORDER BY r.first",
                            -1, &stmt, nullptr) != SQLITE_OK)
       return SqlError("recover input");
     BindText(stmt, 1, id);
@@ -463,19 +476,21 @@ absl::Status JobStore::Apply(const Op& op) {
       sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
       sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.max));
       BindBlob(stmt, 4, op.a);
-      BindBlob(stmt, 5, op.b);
-      return step(stmt);
+      if (absl::Status s = step(stmt); !s.ok() || op.b.empty()) return s;
+      [[fallthrough]];
     case OpKind::kPutAnswered:
       stmt = put_answered_;
-      BindBlob(stmt, 1, op.b);
-      BindText(stmt, 2, op.job_id);
-      sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(op.x));
-      return step(stmt);
-    case OpKind::kDeleteInputChunk:
-      stmt = delete_input_;
       BindText(stmt, 1, op.job_id);
       sqlite3_bind_int64(stmt, 2, static_cast<int64_t>(op.x));
+      BindBlob(stmt, 3, op.b);
       return step(stmt);
+    case OpKind::kDeleteInputChunk:
+      for (sqlite3_stmt* s : delete_input_) {
+        BindText(s, 1, op.job_id);
+        sqlite3_bind_int64(s, 2, static_cast<int64_t>(op.x));
+        if (absl::Status status = step(s); !status.ok()) return status;
+      }
+      return absl::OkStatus();
     case OpKind::kPutResults:
       stmt = put_results_;
       BindText(stmt, 1, op.job_id);

@@ -3,8 +3,8 @@
 //
 //   jobs(id, record, progress)               what a job was created with,
 //                                            and its counters
-//   input_runs(job, first, count, lines, answered)
-//       its input, a row per run of lines with a bitmap of those answered
+//   input_runs(job, first, count, lines), input_answered(job, first, answered)
+//       its input, a row per run of lines, and the bitmap of those answered
 //       (input_ledger.h)
 //   result_runs(job, first_seq, last_seq, results)
 //       results held for delivery and `watch --from`, a row per commit
@@ -166,10 +166,10 @@ class JobStore {
   sqlite3_stmt* put_progress_ = nullptr;
   sqlite3_stmt* put_input_ = nullptr;
   sqlite3_stmt* put_answered_ = nullptr;
-  sqlite3_stmt* delete_input_ = nullptr;
+  sqlite3_stmt* delete_input_[2] = {};
   sqlite3_stmt* put_results_ = nullptr;
   sqlite3_stmt* delete_results_ = nullptr;
-  sqlite3_stmt* delete_job_[3] = {};
+  sqlite3_stmt* delete_job_[4] = {};
   sqlite3_stmt* load_input_ = nullptr;
 
   mutable std::mutex mu_;

@@ -14,7 +14,6 @@ namespace fetchfleet::coordinator {
 namespace {
 
 // Breaker reports kept for listing before closed ones are dropped.
-constexpr size_t kMaxBreakerReports = 10000;
 
 }  // namespace
 
@@ -23,6 +22,7 @@ Scheduler::Scheduler(const Clock* clock, SchedulerOptions options)
       options_(std::move(options)),
       quota_(options_.user_limits),
       gate_(clock),
+      breaker_reports_(clock),
       health_(options_.health) {}
 
 // ---------------------------------------------------------------------------------------
@@ -627,7 +627,7 @@ void Scheduler::SetBreakers(v1::BreakerTable table) {
 }
 
 void Scheduler::ResetBreaker(const std::string& key) {
-  breaker_reports_.erase(key);
+  breaker_reports_.Forget(key);
   for (auto& [id, worker] : workers_) {
     v1::CoordinatorMessage message;
     message.add_breaker_resets(key);
@@ -637,78 +637,11 @@ void Scheduler::ResetBreaker(const std::string& key) {
                << " reset by an operator";
 }
 
-void Scheduler::CountBreakerOpen(const std::string& key) {
-  ++breaker_opens_total_;
-  auto it = breaker_opens_.find(key);
-  if (it != breaker_opens_.end()) {
-    ++it->second;
-    return;
-  }
-  bool configured = limits().count(key) > 0;
+bool Scheduler::BreakerConfigured(const std::string& key) const {
+  if (limits().count(key) > 0) return true;
   for (const v1::BreakerSetting& setting : breakers_.settings())
-    configured = configured || setting.key() == key;
-  if (configured && breaker_opens_.size() < kMaxBreakerReports)
-    breaker_opens_[key] = 1;
-}
-
-void Scheduler::OnBreakerEvent(const WorkerState& worker,
-                               const v1::BreakerEvent& event) {
-  // Each change is reported by the one worker whose call made it, so this
-  // logs once per change, fleet-wide.
-  ++breaker_changes_;
-  if (breaker_reports_.size() >= kMaxBreakerReports &&
-      breaker_reports_.count(event.key()) == 0) {
-    // A crawl over many hosts: forget the closed ones (listing without Redis
-    // only; every change is still logged and counted).
-    for (auto it = breaker_reports_.begin(); it != breaker_reports_.end();) {
-      if (it->second.event.state() == v1::BREAKER_CLOSED) {
-        it = breaker_reports_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  BreakerReport& report = breaker_reports_[event.key()];
-  report.event = event;
-  report.at = clock_->Now();
-  report.at_unix_ms = absl::ToUnixMillis(WallNow());
-  switch (event.state()) {
-    case v1::BREAKER_OPEN:
-      ++report.opened;
-      CountBreakerOpen(event.key());
-      if (event.calls() > 0) {
-        FF_LOG(WARNING) << LogField(kLogKey, event.key())
-                        << LogField(kLogWorker, worker.name)
-                        << LogField("breaker", "open") << "breaker "
-                        << event.key() << " opened: " << event.failures()
-                        << " of " << event.calls()
-                        << " calls failed in the window, on "
-                        << event.failing_workers() << " worker(s); open for "
-                        << event.open_ms() << " ms (tripped by " << worker.name
-                        << ")";
-      } else {
-        FF_LOG(WARNING) << LogField(kLogKey, event.key())
-                        << LogField(kLogWorker, worker.name)
-                        << LogField("breaker", "open") << "breaker "
-                        << event.key()
-                        << " re-opened: the probe failed; open for "
-                        << event.open_ms() << " ms (probe by " << worker.name
-                        << ")";
-      }
-      break;
-    case v1::BREAKER_HALF_OPEN:
-      FF_LOG(INFO) << LogField(kLogKey, event.key())
-                   << LogField(kLogWorker, worker.name)
-                   << LogField("breaker", "half_open") << "breaker "
-                   << event.key() << " half-open: " << worker.name
-                   << " sends the one probe";
-      break;
-    default:
-      FF_LOG(INFO) << LogField(kLogKey, event.key())
-                   << LogField(kLogWorker, worker.name)
-                   << LogField("breaker", "closed") << "breaker " << event.key()
-                   << " closed: the probe succeeded (" << worker.name << ")";
-  }
+    if (setting.key() == key) return true;
+  return false;
 }
 
 void Scheduler::BroadcastLimits() {
@@ -790,7 +723,9 @@ void Scheduler::OnWorkerMessage(uint64_t worker_id,
   }
   if (paused || LiveWorkers() != announced_live_workers_) BroadcastLimits();
   for (v1::BreakerEvent event : message.breaker_events()) {
-    if (BoundBreakerEvent(&event)) OnBreakerEvent(worker, event);
+    if (BoundBreakerEvent(&event))
+      breaker_reports_.OnEvent(worker.name, event,
+                               BreakerConfigured(event.key()));
   }
 
   std::vector<Job*> touched;

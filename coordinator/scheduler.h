@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/request_parser.h"
+#include "coordinator/breaker_reports.h"
 #include "coordinator/job.h"
 #include "coordinator/job_journal.h"
 #include "coordinator/job_trace.h"
@@ -162,25 +163,8 @@ class Scheduler {
   void SetBreakers(v1::BreakerTable table);
   // ResetBreaker tells every worker to forget `key`'s breaker.
   void ResetBreaker(const std::string& key);
-  // BreakerReport: the last state change workers reported for a key (the
-  // listing without Redis) and the changes counted.
-  struct BreakerReport {
-    v1::BreakerEvent event;
-    absl::Time at;
-    int64_t at_unix_ms = 0;
-    uint64_t opened = 0;  // changes to open (trips and failed probes)
-  };
-  const std::map<std::string, BreakerReport>& breaker_reports() const {
-    return breaker_reports_;
-  }
-  uint64_t breaker_changes() const { return breaker_changes_; }
-  // Times breakers opened since the coordinator started: per key for keys
-  // that had a limit or breaker settings when it happened (never forgotten,
-  // so the counts only grow), and over all keys.
-  const std::map<std::string, uint64_t>& breaker_opens() const {
-    return breaker_opens_;
-  }
-  uint64_t breaker_opens_total() const { return breaker_opens_total_; }
+  // What workers reported of their breakers (breaker_reports.h).
+  const BreakerReports& breaker_reports() const { return breaker_reports_; }
   // The breaker settings operators made (keys not listed use the defaults).
   const v1::BreakerTable& breaker_table() const { return breakers_; }
 
@@ -273,8 +257,8 @@ class Scheduler {
   void EndLease(const std::string& key, uint32_t attempts);
   void ReleaseParked(const std::string& key);
   void BroadcastLimits();
-  void OnBreakerEvent(const WorkerState& worker, const v1::BreakerEvent& event);
-  void CountBreakerOpen(const std::string& key);
+  // BreakerConfigured: `key` has a limit or breaker settings.
+  bool BreakerConfigured(const std::string& key) const;
   // MarkReady notes that an interactive job has requests waiting again.
   void MarkReady(Job* job);
   uint32_t LiveWorkers() const;
@@ -318,10 +302,7 @@ class Scheduler {
   KeyGate gate_;
   uint32_t announced_live_workers_ = 0;
   v1::BreakerTable breakers_;
-  std::map<std::string, BreakerReport> breaker_reports_;
-  uint64_t breaker_changes_ = 0;
-  std::map<std::string, uint64_t> breaker_opens_;
-  uint64_t breaker_opens_total_ = 0;
+  BreakerReports breaker_reports_;
   uint64_t dropped_results_ = 0;
   Counters counters_;
   WorkerHealth health_;

@@ -644,9 +644,10 @@ TEST_F(SchedulerTest, WorkerMessagesAreBoundedAndResultsStampedFromTheLease) {
   open->set_state(v1::BREAKER_OPEN);
   open->set_open_ms(~uint64_t{0});
   scheduler_.OnWorkerMessage(id1, events);
-  ASSERT_EQ(scheduler_.breaker_reports().size(), 1u);
-  EXPECT_EQ(scheduler_.breaker_reports().at("a.example").event.open_ms(),
-            kMaxBreakerOpenMs);
+  ASSERT_EQ(scheduler_.breaker_reports().reports().size(), 1u);
+  EXPECT_EQ(
+      scheduler_.breaker_reports().reports().at("a.example").event.open_ms(),
+      kMaxBreakerOpenMs);
 }
 
 // Issue 9: a lease lasted timeout + 60 s per attempt plus 30 s; it now follows
